@@ -1,0 +1,33 @@
+# Two commands:  `make lab` sets up and opens the course;  `make test` sets up and runs every test.
+# Setup makes a virtual environment in .venv, installs PyTorch first, then this repo (editable) with its dependencies.
+PYTHON ?= python3
+VENV   ?= .venv
+# The PyTorch the course is tested with. `make test TORCH=torch` lets pip choose; a torch already in the env is kept.
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup lab test benchmark strip clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --progress-bar off "$(TORCH)"
+	$(BIN)/python -m pip install --progress-bar off -e .
+	touch $@
+
+lab: setup
+	$(BIN)/jupyter lab chapters/
+
+test: setup
+	$(BIN)/python -m pytest
+
+benchmark: setup
+	$(BIN)/python scripts/benchmark.py --update-readme
+
+strip:
+	$(PYTHON) scripts/strip_notebooks.py chapters/*.ipynb
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,147 @@
+import hashlib
+import http.server
+import socket
+import threading
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from utils import download
+from utils.download import ChecksumError, DownloadError, RemoteFile, ensure_file, sha256_of, source_of, verify_file
+
+CONTENT = b"hello, generative models\n" * 100
+TOY = RemoteFile("toy", "toy.txt", hashlib.sha256(CONTENT).hexdigest(), len(CONTENT), "https://example.invalid/toy.txt")
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch, empty_data_dir) -> Path:
+    """A mirror folder laid out like data/, holding the toy file; $COURSE_DATA_MIRROR points at it."""
+    root = tmp_path / "mirror"
+    (root / "toy").mkdir(parents=True)
+    (root / "toy" / "toy.txt").write_bytes(CONTENT)
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(root))
+    return root
+
+
+@pytest.fixture
+def http_mirror(mirror, monkeypatch):
+    """The same mirror served over loopback HTTP; $COURSE_DATA_MIRROR is its base URL."""
+    handler = partial(QuietHandler, directory=str(mirror))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("COURSE_DATA_MIRROR", f"http://127.0.0.1:{server.server_port}/")
+    yield mirror
+    server.shutdown()
+    server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.is_file())
+
+
+def test_sha256_of_matches_known_digest(tmp_path):
+    path = tmp_path / "abc"
+    path.write_bytes(b"abc")
+    assert sha256_of(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_source_is_official_url_without_mirror(monkeypatch):
+    monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
+    assert source_of(TOY) == TOY.url
+
+
+def test_source_follows_mirror_folder_and_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path))
+    assert source_of(TOY) == str(tmp_path / "toy" / "toy.txt")
+    monkeypatch.setenv("COURSE_DATA_MIRROR", "http://127.0.0.1:8000/data/")
+    assert source_of(TOY) == "http://127.0.0.1:8000/data/toy/toy.txt"
+
+
+def test_fetches_from_mirror_folder_once(mirror, empty_data_dir):
+    path = ensure_file(TOY, progress=False)
+    assert path == empty_data_dir / "toy" / "toy.txt"
+    assert path.read_bytes() == CONTENT
+    (mirror / "toy" / "toy.txt").unlink()  # a second call uses the local copy
+    assert ensure_file(TOY, progress=False) == path
+
+
+def test_fetches_from_file_url(mirror, empty_data_dir, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_MIRROR", mirror.as_uri())
+    assert ensure_file(TOY, progress=False).read_bytes() == CONTENT
+
+
+def test_fetches_over_loopback_http(http_mirror, empty_data_dir):
+    assert ensure_file(TOY, progress=False).read_bytes() == CONTENT
+    assert leftovers(empty_data_dir) == ["toy.txt"]
+
+
+def test_real_dataset_over_loopback_http(http_mirror, empty_data_dir):
+    """A catalogued dataset (names) fetched through an HTTP mirror and loaded."""
+    from utils.data import load_names
+    from utils.paths import REPO_ROOT
+
+    (http_mirror / "makemore_names").mkdir()
+    (http_mirror / "makemore_names" / "names.txt").write_bytes((REPO_ROOT / "data/makemore_names/names.txt").read_bytes())
+    names = load_names()
+    assert len(names) == 32033 and names[:2] == ["emma", "olivia"]
+    assert (empty_data_dir / "makemore_names" / "names.txt").is_file()
+
+
+def test_http_404_is_a_clear_error(http_mirror, empty_data_dir):
+    missing = RemoteFile("toy", "absent.txt", TOY.sha256, TOY.size, TOY.url)
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        ensure_file(missing, progress=False)
+    assert leftovers(empty_data_dir) == []
+
+
+def test_unreachable_source_says_what_to_do(empty_data_dir, monkeypatch):
+    with socket.socket() as s:  # find a loopback port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("COURSE_DATA_MIRROR", f"http://127.0.0.1:{port}")
+    with pytest.raises(DownloadError, match="Check your internet connection, or set COURSE_DATA_MIRROR"):
+        ensure_file(TOY, progress=False)
+    assert leftovers(empty_data_dir) == []
+
+
+def test_file_missing_from_mirror_folder_names_the_variable(mirror, empty_data_dir):
+    (mirror / "toy" / "toy.txt").unlink()
+    with pytest.raises(DownloadError, match=r"COURSE_DATA_MIRROR has no file .*toy.txt"):
+        ensure_file(TOY, progress=False)
+
+
+def test_corrupted_download_is_rejected_and_not_saved(mirror, empty_data_dir):
+    corrupted = bytearray(CONTENT)
+    corrupted[10] ^= 0xFF
+    (mirror / "toy" / "toy.txt").write_bytes(bytes(corrupted))
+    with pytest.raises(ChecksumError, match="does not hold the expected toy/toy.txt.*nothing was saved"):
+        ensure_file(TOY, progress=False)
+    assert leftovers(empty_data_dir) == []
+
+
+def test_corrupted_local_file_is_detected_and_explained(empty_data_dir, monkeypatch):
+    monkeypatch.setattr(download, "_verified", set())
+    local = empty_data_dir / "toy" / "toy.txt"
+    local.parent.mkdir()
+    local.write_bytes(CONTENT[:-1] + b"!")  # same size, different bytes
+    with pytest.raises(ChecksumError, match="corrupted or incomplete.*Delete it and run again"):
+        ensure_file(TOY, progress=False)
+    local.write_bytes(CONTENT[:50])  # truncated
+    with pytest.raises(ChecksumError, match="found 50 bytes"):
+        verify_file(local, TOY)
+
+
+def test_verification_notices_a_file_changed_after_it_was_verified(empty_data_dir):
+    local = empty_data_dir / "toy.txt"
+    local.write_bytes(CONTENT)
+    verify_file(local, TOY)
+    local.write_bytes(CONTENT[:100])
+    with pytest.raises(ChecksumError):
+        verify_file(local, TOY)

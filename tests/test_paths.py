@@ -1,0 +1,49 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from utils import paths
+
+
+def test_default_folders_are_inside_the_repository(monkeypatch):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.delenv("COURSE_RUNS_DIR", raising=False)
+    assert (paths.REPO_ROOT / "utils" / "paths.py").is_file()
+    assert paths.data_dir() == paths.REPO_ROOT / "data"
+    assert paths.runs_dir() == paths.REPO_ROOT / "runs"
+
+
+def test_folders_follow_environment_variables(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "r"))
+    assert paths.data_dir() == tmp_path / "d"
+    assert paths.runs_dir() == tmp_path / "r"
+
+
+def test_folders_do_not_depend_on_working_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    before = paths.data_dir()
+    monkeypatch.chdir(tmp_path)
+    assert paths.data_dir() == before
+
+
+def test_atomic_write_creates_parents_and_leaves_no_temp_file(tmp_path):
+    target = tmp_path / "a" / "b" / "file.bin"
+    assert paths.atomic_write(target, b"payload") == target
+    assert target.read_bytes() == b"payload"
+    assert os.listdir(target.parent) == ["file.bin"]
+
+
+def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    target = tmp_path / "file.bin"
+    target.write_bytes(b"old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(paths.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        paths.atomic_write(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["file.bin"]

@@ -1,0 +1,150 @@
+"""Fetching a data file once, verified by its sha256 and written atomically.
+
+A file is looked for in the data folder (``data/`` in the repository, or ``$COURSE_DATA_DIR``). If it is not there it
+is fetched from its official source, or, when ``$COURSE_DATA_MIRROR`` is set, from that mirror instead. A mirror is a
+folder or a ``file://``/``http(s)://`` base URL laid out like ``data/``: ``<mirror>/<dataset>/<file name>``. Tests
+and CI point it at a local copy, so nothing reaches the internet.
+
+Every file is checked against its sha256 before it is used; a corrupted file is never silently loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from tqdm.auto import tqdm
+
+from utils.paths import data_dir
+
+MIRROR_ENV = "COURSE_DATA_MIRROR"
+_CHUNK = 1 << 20
+
+
+class DataError(RuntimeError):
+    """A data file could not be provided: the base class of the errors below."""
+
+
+class DownloadError(DataError):
+    """A data file is missing locally and could not be fetched."""
+
+
+class ChecksumError(DataError):
+    """A data file's sha256 differs from the published one: it is corrupted, truncated or a different file."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a dataset, with where it comes from and what it must hash to."""
+
+    dataset: str  # folder under data/ (and under a mirror), e.g. "mnist"
+    name: str  # file name inside that folder
+    sha256: str  # lowercase hex digest of the exact bytes
+    size: int  # bytes
+    url: str  # the official source
+
+
+def sha256_of(path: Path) -> str:
+    """The lowercase hex sha256 of the file at ``path``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# Files already verified in this process, keyed by (path, size, mtime): re-hashing 10 MB on every load is wasteful.
+_verified: set[tuple[str, int, int]] = set()
+
+
+def verify_file(path: Path, file: RemoteFile) -> None:
+    """Raise ``ChecksumError`` unless the file at ``path`` has ``file``'s size and sha256."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key in _verified:
+        return
+    actual = sha256_of(path) if stat.st_size == file.size else None
+    if actual != file.sha256:
+        found = f"sha256 {actual}" if actual else f"{stat.st_size} bytes"
+        raise ChecksumError(
+            f"{path} is corrupted or incomplete: expected {file.size} bytes with sha256 {file.sha256}, found {found}. "
+            f"Delete it and run again to fetch a fresh copy (a file shipped with the course can also be restored "
+            f"with `git checkout -- data/`)."
+        )
+    _verified.add(key)
+
+
+def source_of(file: RemoteFile) -> str:
+    """Where ``file`` is fetched from: ``$COURSE_DATA_MIRROR/<dataset>/<name>`` if the mirror is set, else its URL."""
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    if not mirror:
+        return file.url
+    if "://" in mirror:
+        return f"{mirror.rstrip('/')}/{file.dataset}/{file.name}"
+    return str(Path(mirror).expanduser().resolve() / file.dataset / file.name)
+
+
+def _open_source(source: str) -> tuple[BinaryIO, int | None]:
+    """Open a URL or a local path for reading; return the stream and its length if known."""
+    if "://" not in source:
+        if not Path(source).is_file():
+            raise DownloadError(
+                f"the data mirror ${MIRROR_ENV} has no file {source}. Point {MIRROR_ENV} at a folder laid out like "
+                f"data/ (<dataset>/<file>), or unset it to download from the official source."
+            )
+        return open(source, "rb"), Path(source).stat().st_size
+    try:
+        response = urllib.request.urlopen(source, timeout=60)  # noqa: S310 (the URL is ours or the user's mirror)
+    except urllib.error.HTTPError as err:
+        raise DownloadError(f"could not download {source}: HTTP {err.code} {err.reason}.") from err
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise DownloadError(
+            f"could not download {source}: {reason}. Check your internet connection, or set {MIRROR_ENV} to a "
+            f"folder or URL that holds a copy of the data (see data/README.md)."
+        ) from err
+    length = response.headers.get("Content-Length")
+    return response, int(length) if length else None
+
+
+def fetch_file(file: RemoteFile, dest: Path, progress: bool = True) -> None:
+    """Copy ``file`` from its source to ``dest``, verifying its sha256 on the way; ``dest`` appears only if valid."""
+    source = source_of(file)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    stream, length = _open_source(source)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with stream, os.fdopen(fd, "wb") as out, tqdm(
+            total=length or file.size, unit="B", unit_scale=True, desc=f"fetching {file.name}", disable=not progress
+        ) as bar:
+            for chunk in iter(lambda: stream.read(_CHUNK), b""):
+                digest.update(chunk)
+                out.write(chunk)
+                bar.update(len(chunk))
+        if digest.hexdigest() != file.sha256:
+            raise ChecksumError(
+                f"{source} does not hold the expected {file.dataset}/{file.name}: its sha256 is {digest.hexdigest()}, "
+                f"expected {file.sha256}. The source served a different or truncated file; nothing was saved. "
+                f"Try again, or fetch from another source with {MIRROR_ENV}."
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def ensure_file(file: RemoteFile, root: Path | None = None, progress: bool = True) -> Path:
+    """The verified local path of ``file`` under ``root`` (default: the data folder), fetching it first if needed."""
+    dest = (root if root is not None else data_dir()) / file.dataset / file.name
+    if not dest.exists():
+        fetch_file(file, dest, progress=progress)
+    verify_file(dest, file)
+    return dest
+

@@ -1,0 +1,41 @@
+"""Where the repository, its datasets and its run records live, and writing files atomically.
+
+Everything is located relative to this package, never relative to the working directory, so a notebook finds the
+same files whether it is started from ``chapters/``, the repository root or by a test runner.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+REPO_ROOT: Path = Path(__file__).resolve().parent.parent
+
+DATA_DIR_ENV = "COURSE_DATA_DIR"
+RUNS_DIR_ENV = "COURSE_RUNS_DIR"
+
+
+def data_dir() -> Path:
+    """The folder that holds the datasets: ``$COURSE_DATA_DIR`` if set, else ``<repo>/data``."""
+    return Path(os.environ.get(DATA_DIR_ENV) or REPO_ROOT / "data").expanduser().resolve()
+
+
+def runs_dir() -> Path:
+    """The folder where chapters write results and checkpoints: ``$COURSE_RUNS_DIR`` if set, else ``<repo>/runs``."""
+    return Path(os.environ.get(RUNS_DIR_ENV) or REPO_ROOT / "runs").expanduser().resolve()
+
+
+def atomic_write(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that the file appears complete or not at all (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return path
