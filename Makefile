@@ -2,8 +2,10 @@
 # Setup makes a virtual environment in .venv, installs PyTorch first, then this repo (editable) with its dependencies.
 PYTHON ?= python3
 VENV   ?= .venv
-# The PyTorch the course is tested with. `make test TORCH=torch` lets pip choose; a torch already in the env is kept.
+# The PyTorch the course is tested with. `make lab TORCH=torch` lets pip choose the newest; a torch already in the
+# env is kept. TORCH_INDEX picks a wheel index, e.g. https://download.pytorch.org/whl/cpu for a small CPU-only build.
 TORCH  ?= torch==2.13.0
+TORCH_INDEX ?=
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
@@ -13,7 +15,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --progress-bar off "$(TORCH)"
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --progress-bar off "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --progress-bar off -e .
 	touch $@
 

@@ -1,0 +1,79 @@
+"""The two-command setup: pyproject.toml is the one list of dependencies, and everything else agrees with it."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+from utils.paths import REPO_ROOT
+
+PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
+
+def requirement_name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].strip().lower()
+
+
+def environment_yml() -> dict[str, list[str]]:
+    """A small reader for environment.yml's flat structure: top-level keys and their '- item' lists."""
+    parsed: dict[str, object] = {}
+    current: list[str] | None = None
+    pip: list[str] | None = None
+    for raw in (REPO_ROOT / "environment.yml").read_text().splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line:
+            continue
+        if not line.startswith(" ") and line.endswith(":"):
+            current, pip = [], None
+            parsed[line[:-1]] = current
+        elif not line.startswith(" ") and ":" in line:
+            key, value = line.split(":", 1)
+            parsed[key] = value.strip()
+        elif line.strip() == "- pip:":
+            pip = []
+            parsed["pip"] = pip
+        elif line.strip().startswith("- "):
+            item = line.strip()[2:].strip()
+            target = pip if pip is not None and raw.startswith(" " * 6) else current
+            assert target is not None, f"environment.yml: list item outside a list: {raw!r}"
+            target.append(item)
+        else:
+            raise AssertionError(f"environment.yml: unexpected line {raw!r}")
+    return parsed  # type: ignore[return-value]
+
+
+def test_environment_yml_parses_and_installs_the_repo():
+    env = environment_yml()
+    assert env["name"] == "dgm-course"
+    assert "conda-forge" in env["channels"]
+    assert env["pip"] == ["-e ."]
+
+
+def test_environment_yml_names_exactly_what_pyproject_declares():
+    declared = {requirement_name(r) for r in PYPROJECT["project"]["dependencies"]}
+    env = environment_yml()
+    conda = {requirement_name(d) for d in env["dependencies"] if not d.startswith(("python", "pip"))}
+    named = {CONDA_NAMES.get(n, n) for n in conda}
+    assert named == declared, f"only in environment.yml: {named - declared}; only in pyproject: {declared - named}"
+
+
+def test_torch_is_not_pinned_for_users_and_no_torchvision():
+    deps = PYPROJECT["project"]["dependencies"]
+    assert not any("==" in d for d in deps if requirement_name(d) == "torch")
+    assert not any(requirement_name(d) in {"torchvision", "torchaudio"} for d in deps)
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO_ROOT / "README.md").read_text()
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    assert "make lab" in readme and "make test" in readme
+    assert re.search(r"^make test$", ci, re.MULTILINE)
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert re.search(r"^test: setup$", makefile, re.MULTILINE) and re.search(r"^lab: setup$", makefile, re.MULTILINE)
+
+
+def test_pytest_runs_unit_tests_and_every_notebook_with_nbval():
+    options = PYPROJECT["tool"]["pytest"]["ini_options"]
+    assert options["testpaths"] == ["tests", "chapters"]
+    assert "--nbval-lax" in options["addopts"] and "--nbval-current-env" in options["addopts"]

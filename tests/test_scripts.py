@@ -1,0 +1,63 @@
+"""The helper scripts: the benchmark table and notebook stripping."""
+
+import importlib.util
+import json
+
+import pytest
+
+from utils.paths import REPO_ROOT
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+benchmark = load_script("benchmark")
+strip_notebooks = load_script("strip_notebooks")
+
+
+def test_markdown_table_lists_time_and_metrics_per_chapter():
+    rows = [
+        {"chapter": "01_feedforward", "seconds": 95.0, "metrics": {"test_accuracy": 0.98543, "epochs": 8}, "error": None},
+        {"chapter": "02_cnn", "seconds": 30.0, "metrics": {}, "error": "AssertionError: too low"},
+    ]
+    table = benchmark.markdown_table(rows).splitlines()
+    assert table[0] == "| chapter | wall time | recorded metrics |"
+    assert table[2] == "| `01_feedforward` | 1.6 min (95 s) | `test_accuracy` 0.9854, `epochs` 8 |"
+    assert table[3] == "| `02_cnn` | 0.5 min (30 s) | **failed**: AssertionError: too low |"
+    assert table[5].startswith("Total 2.1 min on ")
+
+
+def test_readme_table_is_replaced_between_markers():
+    text = "intro\n<!-- benchmark:start -->\nold\n<!-- benchmark:end -->\nrest"
+    assert benchmark.replace_between_markers(text, "new") == "intro\n<!-- benchmark:start -->\nnew\n<!-- benchmark:end -->\nrest"
+    with pytest.raises(ValueError, match="needs the markers"):
+        benchmark.replace_between_markers("no markers", "new")
+
+
+def test_readme_has_the_benchmark_markers():
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert benchmark.README_START in readme and benchmark.README_END in readme
+
+
+def test_benchmark_rejects_unknown_chapters(capsys):
+    with pytest.raises(SystemExit):
+        benchmark.main(["99_nothing"])
+    assert "unknown chapter" in capsys.readouterr().err
+
+
+def test_strip_removes_outputs_and_counts(tmp_path):
+    nb = {"cells": [{"cell_type": "code", "source": "1", "metadata": {"execution": {}}, "outputs": [{"x": 1}],
+                     "execution_count": 3},
+                    {"cell_type": "markdown", "source": "# t", "metadata": {}}],
+          "metadata": {"widgets": {}}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps(nb))
+    assert strip_notebooks.strip(path) is True
+    cleaned = json.loads(path.read_text())
+    assert cleaned["cells"][0]["outputs"] == [] and cleaned["cells"][0]["execution_count"] is None
+    assert cleaned["cells"][0]["metadata"] == {} and "widgets" not in cleaned["metadata"]
+    assert strip_notebooks.strip(path) is False  # idempotent
