@@ -65,7 +65,8 @@ def machine_description() -> str:
     import torch
 
     device = "CUDA " + torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU only"
-    return f"{os.cpu_count()} CPU cores, {device}, {platform.system()}, Python {platform.python_version()}, torch {torch.__version__}"
+    python = f"Python {platform.python_version()}"
+    return f"{os.cpu_count()} CPU cores, {device}, {platform.system()}, {python}, torch {torch.__version__}"
 
 
 def replace_between_markers(text: str, table: str) -> str:

@@ -1,6 +1,6 @@
 """Strip outputs and execution counts from notebooks in place: notebooks are committed clean.
 
-    python scripts/strip_notebooks.py chapters/*.ipynb
+python scripts/strip_notebooks.py chapters/*.ipynb
 """
 
 from __future__ import annotations

@@ -13,18 +13,29 @@ matplotlib.use("Agg")  # no windows during tests
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def is_local_host(host: object) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host in ("localhost", b"localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.decode() if isinstance(host, bytes) else str(host)).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_loopback(address: object) -> None:
-    if isinstance(address, tuple) and address:
-        host = str(address[0])
-        try:
-            if ipaddress.ip_address(host).is_loopback:
-                return
-        except ValueError:
-            if host == "localhost":
-                return
+    """Refuse an internet (AF_INET/AF_INET6) address that is not on this machine; Unix sockets pass."""
+    if isinstance(address, tuple) and address and not is_local_host(address[0]):
         raise RuntimeError(f"tests must not reach the network, but tried to connect to {address!r}")
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    if host is not None and not is_local_host(host):  # no DNS lookups of outside names either
+        raise RuntimeError(f"tests must not reach the network, but tried to resolve {host!r}")
+    return _real_getaddrinfo(host, *args, **kwargs)
 
 
 def _guarded_connect(self: socket.socket, address: object) -> None:
@@ -41,9 +52,11 @@ def _guarded_connect_ex(self: socket.socket, address: object) -> int:
 def no_internet():
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = _guarded_getaddrinfo
     yield
     socket.socket.connect = _real_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = _real_getaddrinfo
 
 
 @pytest.fixture

@@ -88,7 +88,9 @@ def test_real_dataset_over_loopback_http(http_mirror, empty_data_dir):
     from utils.paths import REPO_ROOT
 
     (http_mirror / "makemore_names").mkdir()
-    (http_mirror / "makemore_names" / "names.txt").write_bytes((REPO_ROOT / "data/makemore_names/names.txt").read_bytes())
+    (http_mirror / "makemore_names" / "names.txt").write_bytes(
+        (REPO_ROOT / "data/makemore_names/names.txt").read_bytes()
+    )
     names = load_names()
     assert len(names) == 32033 and names[:2] == ["emma", "olivia"]
     assert (empty_data_dir / "makemore_names" / "names.txt").is_file()

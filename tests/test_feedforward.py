@@ -48,6 +48,14 @@ def test_mlp_learns_mnist_quickly():
     x, y = load_mnist("train")
     x_test, y_test = load_mnist("test")
     model = MLP(MLPConfig(hidden=(128,)))
-    fit(model, classification_loss, (x[:5000], y[:5000]), optimizer=torch.optim.Adam(model.parameters(), lr=2e-3),
-        epochs=3, batch_size=64, generator=torch.Generator().manual_seed(0), progress=False)
+    fit(
+        model,
+        classification_loss,
+        (x[:5000], y[:5000]),
+        optimizer=torch.optim.Adam(model.parameters(), lr=2e-3),
+        epochs=3,
+        batch_size=64,
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+    )
     assert evaluate_classifier(model, x_test[:2000], y_test[:2000])["accuracy"] > 0.9

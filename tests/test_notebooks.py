@@ -50,7 +50,8 @@ def test_first_cell_has_title_colab_badge_for_its_own_path_and_goals(notebook):
     first = nb["cells"][0]
     text = "".join(first["source"])
     assert first["cell_type"] == "markdown" and text.startswith("# "), "first cell: a markdown title"
-    badge = f"https://colab.research.google.com/github/{REPO_URL.removeprefix('https://github.com/')}/blob/main/chapters/{path.name}"
+    repo = REPO_URL.removeprefix("https://github.com/")
+    badge = f"https://colab.research.google.com/github/{repo}/blob/main/chapters/{path.name}"
     assert badge in text, f"first cell needs an Open-in-Colab badge linking {badge}"
     assert "colab-badge.svg" in text
     assert re.search(r"learning goals", text, re.IGNORECASE), "first cell: state the learning goals"

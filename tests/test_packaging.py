@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import tomllib
 
+import yaml
+
 from utils.paths import REPO_ROOT
 
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
@@ -15,45 +17,27 @@ def requirement_name(requirement: str) -> str:
     return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].strip().lower()
 
 
-def environment_yml() -> dict[str, list[str]]:
-    """A small reader for environment.yml's flat structure: top-level keys and their '- item' lists."""
-    parsed: dict[str, object] = {}
-    current: list[str] | None = None
-    pip: list[str] | None = None
-    for raw in (REPO_ROOT / "environment.yml").read_text().splitlines():
-        line = raw.split("#", 1)[0].rstrip()
-        if not line:
-            continue
-        if not line.startswith(" ") and line.endswith(":"):
-            current, pip = [], None
-            parsed[line[:-1]] = current
-        elif not line.startswith(" ") and ":" in line:
-            key, value = line.split(":", 1)
-            parsed[key] = value.strip()
-        elif line.strip() == "- pip:":
-            pip = []
-            parsed["pip"] = pip
-        elif line.strip().startswith("- "):
-            item = line.strip()[2:].strip()
-            target = pip if pip is not None and raw.startswith(" " * 6) else current
-            assert target is not None, f"environment.yml: list item outside a list: {raw!r}"
-            target.append(item)
-        else:
-            raise AssertionError(f"environment.yml: unexpected line {raw!r}")
-    return parsed  # type: ignore[return-value]
+def environment_yml() -> dict:
+    return yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
+
+
+def conda_and_pip_entries(env: dict) -> tuple[list[str], list[str]]:
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip = [item for d in env["dependencies"] if isinstance(d, dict) for item in d["pip"]]
+    return conda, pip
 
 
 def test_environment_yml_parses_and_installs_the_repo():
     env = environment_yml()
     assert env["name"] == "dgm-course"
     assert "conda-forge" in env["channels"]
-    assert env["pip"] == ["-e ."]
+    assert conda_and_pip_entries(env)[1] == ["-e ."]
 
 
 def test_environment_yml_names_exactly_what_pyproject_declares():
     declared = {requirement_name(r) for r in PYPROJECT["project"]["dependencies"]}
-    env = environment_yml()
-    conda = {requirement_name(d) for d in env["dependencies"] if not d.startswith(("python", "pip"))}
+    conda_entries, _ = conda_and_pip_entries(environment_yml())
+    conda = {requirement_name(d) for d in conda_entries if requirement_name(d) not in ("python", "pip")}
     named = {CONDA_NAMES.get(n, n) for n in conda}
     assert named == declared, f"only in environment.yml: {named - declared}; only in pyproject: {declared - named}"
 

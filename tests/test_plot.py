@@ -61,7 +61,7 @@ def test_plot_curves_draws_one_labelled_line_per_curve():
 
 def test_plot_curves_smoothing_adds_a_running_mean():
     fig = plot_curves({"loss": [1.0, 3.0, 1.0, 3.0]}, xlabel="step", smooth=2)
-    raw, smooth = fig.axes[0].lines
+    _raw, smooth = fig.axes[0].lines
     assert smooth.get_ydata().tolist() == [2.0, 2.0, 2.0]
     with pytest.raises(ValueError, match="at least one curve"):
         plot_curves({})

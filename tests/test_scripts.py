@@ -21,7 +21,12 @@ strip_notebooks = load_script("strip_notebooks")
 
 def test_markdown_table_lists_time_and_metrics_per_chapter():
     rows = [
-        {"chapter": "01_feedforward", "seconds": 95.0, "metrics": {"test_accuracy": 0.98543, "epochs": 8}, "error": None},
+        {
+            "chapter": "01_feedforward",
+            "seconds": 95.0,
+            "metrics": {"test_accuracy": 0.98543, "epochs": 8},
+            "error": None,
+        },
         {"chapter": "02_cnn", "seconds": 30.0, "metrics": {}, "error": "AssertionError: too low"},
     ]
     table = benchmark.markdown_table(rows).splitlines()
@@ -33,7 +38,10 @@ def test_markdown_table_lists_time_and_metrics_per_chapter():
 
 def test_readme_table_is_replaced_between_markers():
     text = "intro\n<!-- benchmark:start -->\nold\n<!-- benchmark:end -->\nrest"
-    assert benchmark.replace_between_markers(text, "new") == "intro\n<!-- benchmark:start -->\nnew\n<!-- benchmark:end -->\nrest"
+    assert (
+        benchmark.replace_between_markers(text, "new")
+        == "intro\n<!-- benchmark:start -->\nnew\n<!-- benchmark:end -->\nrest"
+    )
     with pytest.raises(ValueError, match="needs the markers"):
         benchmark.replace_between_markers("no markers", "new")
 
@@ -50,10 +58,21 @@ def test_benchmark_rejects_unknown_chapters(capsys):
 
 
 def test_strip_removes_outputs_and_counts(tmp_path):
-    nb = {"cells": [{"cell_type": "code", "source": "1", "metadata": {"execution": {}}, "outputs": [{"x": 1}],
-                     "execution_count": 3},
-                    {"cell_type": "markdown", "source": "# t", "metadata": {}}],
-          "metadata": {"widgets": {}}, "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": "1",
+                "metadata": {"execution": {}},
+                "outputs": [{"x": 1}],
+                "execution_count": 3,
+            },
+            {"cell_type": "markdown", "source": "# t", "metadata": {}},
+        ],
+        "metadata": {"widgets": {}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     path = tmp_path / "n.ipynb"
     path.write_text(json.dumps(nb))
     assert strip_notebooks.strip(path) is True

@@ -30,8 +30,16 @@ def test_fit_learns_a_separable_problem_and_records_history():
     x, y = toy_problem()
     model = nn.Linear(2, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    history = fit(model, classification_loss, (x, y), optimizer=opt, epochs=20, batch_size=10,
-                  eval_fn=lambda m: {"acc": accuracy_of(m, x, y)}, progress=False)
+    history = fit(
+        model,
+        classification_loss,
+        (x, y),
+        optimizer=opt,
+        epochs=20,
+        batch_size=10,
+        eval_fn=lambda m: {"acc": accuracy_of(m, x, y)},
+        progress=False,
+    )
     assert len(history.step_loss) == 20 * math.ceil(64 / 10)
     assert [e["epoch"] for e in history.epochs] == list(range(1, 21))
     assert history.metric("train_loss")[-1] < history.metric("train_loss")[0]
@@ -49,8 +57,16 @@ def test_eval_fn_runs_in_eval_mode_without_gradients():
 
     x, y = toy_problem(8)
     model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
-    fit(model, classification_loss, (x, y), optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        epochs=2, batch_size=4, eval_fn=eval_fn, progress=False)
+    fit(
+        model,
+        classification_loss,
+        (x, y),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=2,
+        batch_size=4,
+        eval_fn=eval_fn,
+        progress=False,
+    )
     assert seen == [(False, False), (False, False)]
 
 
@@ -69,8 +85,16 @@ def test_fit_is_reproducible_with_a_generator():
         x, y = toy_problem()
         model = nn.Linear(2, 2)
         opt = torch.optim.Adam(model.parameters(), lr=0.01)
-        return fit(model, classification_loss, (x, y), optimizer=opt, epochs=2, batch_size=8,
-                   generator=torch.Generator().manual_seed(1), progress=False).step_loss
+        return fit(
+            model,
+            classification_loss,
+            (x, y),
+            optimizer=opt,
+            epochs=2,
+            batch_size=8,
+            generator=torch.Generator().manual_seed(1),
+            progress=False,
+        ).step_loss
 
     assert run() == run()
 
@@ -80,7 +104,7 @@ def test_gradient_clipping_bounds_the_update():
     model = nn.Linear(2, 2)
     before = [p.detach().clone() for p in model.parameters()]
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    loss = lambda m, xb, yb: 1000 * classification_loss(m, xb, yb)  # noqa: E731 (huge gradients)
+    loss = lambda m, xb, yb: 1000 * classification_loss(m, xb, yb)
     fit(model, loss, (x, y), optimizer=opt, epochs=1, batch_size=4, max_grad_norm=0.01, progress=False)
     step = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before)])
     assert step.norm() <= 0.01 + 1e-6
@@ -90,26 +114,49 @@ def test_non_finite_loss_stops_training_with_advice():
     x, y = toy_problem(4)
     model = nn.Linear(2, 2)
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
-        fit(model, lambda m, xb, yb: classification_loss(m, xb, yb) * float("nan"), (x, y),
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=2, progress=False)
+        fit(
+            model,
+            lambda m, xb, yb: classification_loss(m, xb, yb) * float("nan"),
+            (x, y),
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            batch_size=2,
+            progress=False,
+        )
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"epochs": 0, "batch_size": 2}, "epochs must be at least 1"),
-    ({"epochs": 1, "batch_size": 0}, "batch_size must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"epochs": 0, "batch_size": 2}, "epochs must be at least 1"),
+        ({"epochs": 1, "batch_size": 0}, "batch_size must be at least 1"),
+    ],
+)
 def test_bad_arguments_are_rejected(kwargs, message):
     model = nn.Linear(2, 2)
     with pytest.raises(ValueError, match=message):
-        fit(model, classification_loss, toy_problem(4), optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            progress=False, **kwargs)
+        fit(
+            model,
+            classification_loss,
+            toy_problem(4),
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            progress=False,
+            **kwargs,
+        )
 
 
 def test_empty_data_is_rejected():
     model = nn.Linear(2, 2)
     with pytest.raises(ValueError, match="at least one training example"):
-        fit(model, classification_loss, (torch.zeros(0, 2), torch.zeros(0).long()),
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=2, progress=False)
+        fit(
+            model,
+            classification_loss,
+            (torch.zeros(0, 2), torch.zeros(0).long()),
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            batch_size=2,
+            progress=False,
+        )
 
 
 def test_history_metric_names_what_was_recorded():

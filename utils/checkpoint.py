@@ -22,7 +22,9 @@ def save_checkpoint(weights: nn.Module | Mapping[str, Tensor], path: str | os.Pa
     """Write a module's ``state_dict()`` (or a state dict itself) to ``path`` atomically; return the path."""
     state = weights.state_dict() if isinstance(weights, nn.Module) else weights
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise TypeError("save_checkpoint takes an nn.Module or a state dict {name: tensor}, not " + type(weights).__name__)
+        raise TypeError(
+            "save_checkpoint takes an nn.Module or a state dict {name: tensor}, not " + type(weights).__name__
+        )
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in state.items()}, buffer)
     return atomic_write(Path(path), buffer.getvalue())

@@ -40,7 +40,9 @@ def parse_device(name: str, source: str = "device") -> torch.device:
     try:
         device = torch.device(name.strip().lower())
     except RuntimeError as err:
-        raise ValueError(f"{source}: unknown device {name!r}; use one of {', '.join(_KNOWN_TYPES)} (e.g. 'cuda:0').") from err
+        raise ValueError(
+            f"{source}: unknown device {name!r}; use one of {', '.join(_KNOWN_TYPES)} (e.g. 'cuda:0')."
+        ) from err
     if device.type not in _KNOWN_TYPES:
         raise ValueError(f"{source}: unsupported device {name!r}; use one of {', '.join(_KNOWN_TYPES)}.")
     _check_available(device, source)

@@ -100,7 +100,7 @@ def _open_source(source: str) -> tuple[BinaryIO, int | None]:
             )
         return open(source, "rb"), Path(source).stat().st_size
     try:
-        response = urllib.request.urlopen(source, timeout=60)  # noqa: S310 (the URL is ours or the user's mirror)
+        response = urllib.request.urlopen(source, timeout=60)
     except urllib.error.HTTPError as err:
         raise DownloadError(f"could not download {source}: HTTP {err.code} {err.reason}.") from err
     except (urllib.error.URLError, OSError) as err:
@@ -122,9 +122,13 @@ def fetch_file(file: RemoteFile, dest: Path, progress: bool = True) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
-        with stream, os.fdopen(fd, "wb") as out, tqdm(
-            total=length or file.size, unit="B", unit_scale=True, desc=f"fetching {file.name}", disable=not progress
-        ) as bar:
+        with (
+            stream,
+            os.fdopen(fd, "wb") as out,
+            tqdm(
+                total=length or file.size, unit="B", unit_scale=True, desc=f"fetching {file.name}", disable=not progress
+            ) as bar,
+        ):
             for chunk in iter(lambda: stream.read(_CHUNK), b""):
                 digest.update(chunk)
                 out.write(chunk)
@@ -147,4 +151,3 @@ def ensure_file(file: RemoteFile, root: Path | None = None, progress: bool = Tru
         fetch_file(file, dest, progress=progress)
     verify_file(dest, file)
     return dest
-

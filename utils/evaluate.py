@@ -41,9 +41,13 @@ def evaluate_classifier(model: nn.Module, x: Tensor, y: Tensor, batch_size: int 
 def confusion_matrix(predictions: Tensor, labels: Tensor, num_classes: int) -> Tensor:
     """Counts ``[C, C]`` int64: entry ``[i, j]`` is how many examples of true class ``i`` were predicted as ``j``."""
     if predictions.shape != labels.shape or predictions.dim() != 1:
-        raise ValueError(f"expected predictions and labels of shape [N], got {tuple(predictions.shape)} and {tuple(labels.shape)}")
+        raise ValueError(
+            f"expected predictions and labels of shape [N], got {tuple(predictions.shape)} and {tuple(labels.shape)}"
+        )
     for name, t in (("predictions", predictions), ("labels", labels)):
         if t.numel() and (t.min() < 0 or t.max() >= num_classes):
-            raise ValueError(f"{name} must lie in 0..{num_classes - 1}, got values in {t.min().item()}..{t.max().item()}")
+            raise ValueError(
+                f"{name} must lie in 0..{num_classes - 1}, got values in {t.min().item()}..{t.max().item()}"
+            )
     flat = labels.long() * num_classes + predictions.long()
     return torch.bincount(flat.cpu(), minlength=num_classes * num_classes).reshape(num_classes, num_classes)

@@ -16,8 +16,10 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # pixel statistics of the MNIST training
 def flatten_images(x: Tensor, in_features: int) -> Tensor:
     """``[B, 1, H, W]`` or ``[B, H*W]`` -> ``[B, in_features]``, with a clear error for any other shape."""
     if x.dim() < 2 or x.shape[1:].numel() != in_features:
-        raise ValueError(f"expected inputs [B, {in_features}] or images [B, 1, H, W] with H*W = {in_features}, "
-                         f"got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"expected inputs [B, {in_features}] or images [B, 1, H, W] with H*W = {in_features}, "
+            f"got shape {tuple(x.shape)}"
+        )
     return x.flatten(1)
 
 
