@@ -86,9 +86,10 @@ def fit(
             total, count = 0.0, 0
             for batch in minibatches(*data, batch_size=batch_size, shuffle=True, generator=generator):
                 loss = loss_fn(model, *batch)
-                if not torch.isfinite(loss):
+                value = loss.item()  # the one host sync per step
+                if not math.isfinite(value):
                     raise FloatingPointError(
-                        f"loss became {loss.item()} at epoch {epoch + 1}, step {len(history.step_loss) + 1}: "
+                        f"loss became {value} at epoch {epoch + 1}, step {len(history.step_loss) + 1}: "
                         "lower the learning rate or check the inputs for NaNs."
                     )
                 optimizer.zero_grad(set_to_none=True)
@@ -98,7 +99,6 @@ def fit(
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
-                value = loss.item()
                 history.step_loss.append(value)
                 total += value * batch[0].shape[0]
                 count += batch[0].shape[0]
