@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from utils import download
-from utils.download import ChecksumError, DownloadError, RemoteFile, ensure_file, sha256_of, source_of, verify_file
+from utils.download import ChecksumError, DownloadError, RemoteFile, ensure_file, sha256_of, source_of, verify_checksum
 
 CONTENT = b"hello, generative models\n" * 100
 TOY = RemoteFile("toy", "toy.txt", hashlib.sha256(CONTENT).hexdigest(), len(CONTENT), "https://example.invalid/toy.txt")
@@ -133,17 +133,24 @@ def test_corrupted_local_file_is_detected_and_explained(empty_data_dir, monkeypa
     local = empty_data_dir / "toy" / "toy.txt"
     local.parent.mkdir()
     local.write_bytes(CONTENT[:-1] + b"!")  # same size, different bytes
-    with pytest.raises(ChecksumError, match="corrupted or incomplete.*Delete it and run again"):
+    with pytest.raises(ChecksumError, match="corrupted or incomplete.*Delete it and run again.*git checkout"):
         ensure_file(TOY, progress=False)
     local.write_bytes(CONTENT[:50])  # truncated
     with pytest.raises(ChecksumError, match="found 50 bytes"):
-        verify_file(local, TOY)
+        verify_checksum(local, TOY.sha256, TOY.size)
+
+
+def test_checksum_error_ends_with_the_given_remedy(empty_data_dir):
+    local = empty_data_dir / "toy.txt"
+    local.write_bytes(b"x")
+    with pytest.raises(ChecksumError, match=r"found 1 bytes\. Retrain it\.$"):
+        verify_checksum(local, TOY.sha256, TOY.size, remedy="Retrain it.")
 
 
 def test_verification_notices_a_file_changed_after_it_was_verified(empty_data_dir):
     local = empty_data_dir / "toy.txt"
     local.write_bytes(CONTENT)
-    verify_file(local, TOY)
+    verify_checksum(local, TOY.sha256, TOY.size)
     local.write_bytes(CONTENT[:100])
     with pytest.raises(ChecksumError):
-        verify_file(local, TOY)
+        verify_checksum(local, TOY.sha256, TOY.size)

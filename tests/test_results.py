@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from utils.results import record_results
+from utils.results import load_results, record_results
 
 
 def test_writes_the_documented_record_and_prints_a_table(runs_dir, capsys):
@@ -55,3 +55,11 @@ def test_metrics_must_be_finite_numbers(runs_dir, value):
 def test_at_least_one_metric(runs_dir):
     with pytest.raises(ValueError, match="at least one metric"):
         record_results("01_feedforward", device="cpu")
+
+
+def test_load_results_reads_back_what_was_recorded(runs_dir):
+    assert load_results("01_feedforward") is None
+    record_results("01_feedforward", device="cpu", test_accuracy=0.985)
+    assert load_results("01_feedforward")["metrics"] == {"test_accuracy": 0.985}
+    with pytest.raises(ValueError, match="notebook's file stem"):
+        load_results("../secrets")

@@ -63,19 +63,20 @@ def sha256_of(path: Path) -> str:
 _verified: set[tuple[str, int, int]] = set()
 
 
-def verify_file(path: Path, file: RemoteFile) -> None:
-    """Raise ``ChecksumError`` unless the file at ``path`` has ``file``'s size and sha256."""
+_REFETCH = "Delete it and run again to fetch a fresh copy (a file shipped with the course can also be restored with `git checkout`)."
+
+
+def verify_checksum(path: Path, sha256: str, size: int, remedy: str = _REFETCH) -> None:
+    """Raise ``ChecksumError`` (ending with ``remedy``) unless the file at ``path`` has this size and sha256."""
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key in _verified:
         return
-    actual = sha256_of(path) if stat.st_size == file.size else None
-    if actual != file.sha256:
+    actual = sha256_of(path) if stat.st_size == size else None
+    if actual != sha256:
         found = f"sha256 {actual}" if actual else f"{stat.st_size} bytes"
         raise ChecksumError(
-            f"{path} is corrupted or incomplete: expected {file.size} bytes with sha256 {file.sha256}, found {found}. "
-            f"Delete it and run again to fetch a fresh copy (a file shipped with the course can also be restored "
-            f"with `git checkout -- data/`)."
+            f"{path} is corrupted or incomplete: expected {size} bytes with sha256 {sha256}, found {found}. {remedy}"
         )
     _verified.add(key)
 
@@ -149,5 +150,5 @@ def ensure_file(file: RemoteFile, root: Path | None = None, progress: bool = Tru
     dest = (root if root is not None else data_dir()) / file.dataset / file.name
     if not dest.exists():
         fetch_file(file, dest, progress=progress)
-    verify_file(dest, file)
+    verify_checksum(dest, file.sha256, file.size)
     return dest

@@ -50,3 +50,11 @@ def record_results(chapter: str, *, device: torch.device | str | None = None, **
     for name, value in clean.items():
         print(f"  {name:<{width}}  {value:.4g}")
     return path
+
+
+def load_results(chapter: str) -> dict | None:
+    """The record ``record_results(chapter, ...)`` last wrote (see above), or ``None`` if that chapter has not run."""
+    if not isinstance(chapter, str) or not _CHAPTER_PATTERN.match(chapter):
+        raise ValueError(f"chapter must be the notebook's file stem like '01_feedforward', got {chapter!r}")
+    path = runs_dir() / f"{chapter}.json"
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -1,0 +1,140 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from utils.data import load_mnist
+from utils.metrics import (
+    FEATURE_DIM,
+    check_images,
+    class_distribution,
+    feature_statistics,
+    frechet_distance,
+    frechet_distance_from_statistics,
+    mnist_classifier,
+    mnist_features,
+    real_floor,
+)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    x_train, _ = load_mnist("train")
+    x_test, y_test = load_mnist("test")
+    return x_train, x_test, y_test
+
+
+def random_spd(d: int, seed: int) -> torch.Tensor:
+    a = torch.randn(d, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return a @ a.T + 0.1 * torch.eye(d, dtype=torch.float64)
+
+
+def test_frechet_of_diagonal_gaussians_has_the_closed_form():
+    # ||mu_a - mu_b||^2 + sum_i (sqrt(a_i) - sqrt(b_i))^2 = (1 + 4) + (1 - 2)^2 + (2 - 3)^2 = 7
+    mu_a, mu_b = torch.tensor([0.0, 0.0]), torch.tensor([1.0, 2.0])
+    sigma_a, sigma_b = torch.diag(torch.tensor([1.0, 4.0])), torch.diag(torch.tensor([4.0, 9.0]))
+    assert frechet_distance_from_statistics(mu_a, sigma_a, mu_b, sigma_b) == pytest.approx(7.0, abs=1e-9)
+
+
+def test_frechet_trace_term_matches_a_brute_force_matrix_square_root():
+    sigma_a, sigma_b = random_spd(6, 0), random_spd(6, 1)  # do not commute
+    mu_a, mu_b = torch.zeros(6, dtype=torch.float64), torch.ones(6, dtype=torch.float64)
+    eigenvalues = torch.linalg.eigvals(sigma_a @ sigma_b)  # real and positive for a product of SPD matrices
+    trace_sqrt = eigenvalues.sqrt().real.sum().item()
+    expected = 6.0 + sigma_a.trace().item() + sigma_b.trace().item() - 2 * trace_sqrt
+    assert frechet_distance_from_statistics(mu_a, sigma_a, mu_b, sigma_b) == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_statistics_reject_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"means \[D\] and covariances \[D, D\]"):
+        frechet_distance_from_statistics(torch.zeros(2), torch.eye(2), torch.zeros(3), torch.eye(3))
+
+
+def test_feature_statistics_are_mean_and_unbiased_covariance():
+    features = torch.tensor([[1.0, 2.0], [3.0, 6.0]])
+    mean, cov = feature_statistics(features)
+    assert mean.tolist() == [2.0, 4.0]
+    assert cov.tolist() == [[2.0, 4.0], [4.0, 8.0]]
+    with pytest.raises(ValueError, match="N >= 2"):
+        feature_statistics(torch.zeros(1, 3))
+
+
+def test_classifier_is_frozen_in_eval_mode_and_accurate(mnist):
+    _, x_test, y_test = mnist
+    model = mnist_classifier()
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    assert (model(x_test[:2000]).argmax(1) == y_test[:2000]).float().mean() > 0.99
+
+
+def test_features_have_the_documented_shape(mnist):
+    _, x_test, _ = mnist
+    features = mnist_features(x_test[:10])
+    assert features.shape == (10, FEATURE_DIM) == (10, 64) and features.dtype == torch.float32
+
+
+def test_frechet_is_symmetric_and_zero_for_identical_sets(mnist):
+    x_train, x_test, _ = mnist
+    ab = frechet_distance(x_train[:3000], x_test[:3000])
+    ba = frechet_distance(x_test[:3000], x_train[:3000])
+    assert ab == pytest.approx(ba, rel=1e-6)
+    assert frechet_distance(x_test[:3000], x_test[:3000]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_frechet_orders_real_blurred_and_noise(mnist):
+    x_train, x_test, _ = mnist
+    reference = x_train[:10000]
+    floor = frechet_distance(x_test, reference)
+    blurred = frechet_distance(F.avg_pool2d(x_test, 3, stride=1, padding=1), reference)
+    noise = frechet_distance(torch.rand(10000, 1, 28, 28, generator=torch.Generator().manual_seed(0)), reference)
+    assert 0 < floor and 10 * floor < blurred and 3 * blurred < noise
+    assert real_floor(10000) == pytest.approx(floor, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (torch.rand(100, 28, 28), r"shape \[N, 1, 28, 28\]"),
+        (torch.rand(100, 1, 32, 32), r"shape \[N, 1, 28, 28\]"),
+        ((torch.rand(100, 1, 28, 28) * 255).to(torch.uint8), "must be a float tensor"),
+        (torch.rand(100, 1, 28, 28) * 2 - 1, r"values in \[0, 1\].*\(x \+ 1\) / 2"),
+        (torch.full((100, 1, 28, 28), math.nan), r"values in \[0, 1\]"),
+        (torch.rand(10, 1, 28, 28), "10 images are too few; this needs at least 65"),
+    ],
+)
+def test_bad_images_are_clear_errors(images, message):
+    with pytest.raises(ValueError, match=message):
+        frechet_distance(images, torch.rand(100, 1, 28, 28))
+
+
+def test_something_that_is_not_a_tensor_is_a_type_error():
+    with pytest.raises(TypeError, match="must be a torch.Tensor"):
+        frechet_distance([[0.0]], torch.rand(100, 1, 28, 28))
+
+
+def test_check_images_accepts_valid_batches():
+    check_images(torch.rand(3, 1, 28, 28), min_count=3)
+    with pytest.raises(ValueError, match="real_floor|n must be between"):
+        real_floor(10)
+
+
+def test_class_distribution_of_real_digits_is_even_and_confident(mnist):
+    _, x_test, _ = mnist
+    result = class_distribution(x_test)
+    assert len(result.histogram) == 10 and sum(result.histogram) == pytest.approx(1.0)
+    assert result.normalized_entropy > 0.99 and result.entropy == pytest.approx(
+        result.normalized_entropy * math.log(10)
+    )
+    assert result.mean_confidence > 0.97
+
+
+def test_class_distribution_exposes_mode_collapse(mnist):
+    _, x_test, y_test = mnist
+    ones = x_test[y_test == 1]
+    result = class_distribution(ones)
+    assert result.histogram[1] > 0.99 and result.normalized_entropy < 0.05
+    two_modes = class_distribution(torch.cat([ones[:500], x_test[y_test == 7][:500]]))
+    assert two_modes.histogram[1] == pytest.approx(0.5, abs=0.02) and two_modes.histogram[7] == pytest.approx(
+        0.5, abs=0.02
+    )
+    assert math.log(2) <= two_modes.entropy < math.log(2) + 0.06  # the few misclassified digits add a little

@@ -1,0 +1,159 @@
+"""Scoring generated digits in the feature space of the course's MNIST classifier.
+
+Inception weights cannot be downloaded here, and for 28x28 digits an MNIST classifier is the right feature space
+anyway. The **Fréchet distance** (the idea behind FID) fits a Gaussian to the classifier's penultimate features
+of each image set and measures how far apart the two Gaussians are:
+
+    d = ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))
+
+Lower is better; 0 means identical statistics. Because every finite sample differs from the true distribution,
+two sets of *real* digits already have a small distance: report that **floor** (``real_floor``) next to a score.
+``class_distribution`` turns mode collapse into numbers: how evenly samples cover the ten digits, and how sure the
+classifier is about them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+from torch import Tensor, nn
+
+from utils import pretrained
+
+FEATURE_DIM = pretrained.MNIST_CLASSIFIER_CONFIG.hidden  # 64
+
+
+@lru_cache(maxsize=4)
+def _classifier_on(device: str) -> nn.Module:
+    model = pretrained.load("mnist_classifier", device=device)
+    model.requires_grad_(False)
+    return model
+
+
+def mnist_classifier(device: str | torch.device = "cpu") -> nn.Module:
+    """The shipped MNIST classifier (99.3%+ test accuracy) in eval mode; one shared, frozen instance per device."""
+    return _classifier_on(str(torch.device(device))).eval()
+
+
+def check_images(images: Tensor, name: str = "images", min_count: int = 1) -> None:
+    """Raise a clear error unless ``images`` is a float tensor ``[N, 1, 28, 28]`` in [0, 1] with N >= min_count.
+
+    ``TypeError`` for something that is not a tensor, ``ValueError`` for a wrong shape, dtype, range or count.
+    """
+    if not isinstance(images, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor [N, 1, 28, 28], got {type(images).__name__}")
+    if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
+        raise ValueError(f"{name} must have shape [N, 1, 28, 28], got {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor with values in [0, 1], got dtype {images.dtype}")
+    if images.shape[0] < min_count:
+        raise ValueError(
+            f"{name}: {images.shape[0]} images are too few; this needs at least {min_count} "
+            f"(and several thousand for a stable score)"
+        )
+    low, high = images.min().item(), images.max().item()
+    if not (math.isfinite(low) and math.isfinite(high)) or low < 0.0 or high > 1.0:
+        raise ValueError(
+            f"{name} must have values in [0, 1], found [{low:.3g}, {high:.3g}]: "
+            "rescale a generator's [-1, 1] output with (x + 1) / 2, and clamp or check for NaNs"
+        )
+
+
+@torch.no_grad()
+def mnist_features(images: Tensor, batch_size: int = 2048) -> Tensor:
+    """Penultimate classifier features ``[N, 64]`` (float32, on ``images``' device) of images ``[N, 1, 28, 28]``."""
+    check_images(images)
+    model = mnist_classifier(images.device)
+    return torch.cat([model.features(images[i : i + batch_size].float()) for i in range(0, len(images), batch_size)])
+
+
+def feature_statistics(features: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean ``[D]`` and unbiased covariance ``[D, D]`` (float64) of features ``[N, D]``, N >= 2."""
+    if features.dim() != 2 or features.shape[0] < 2:
+        raise ValueError(f"expected features [N, D] with N >= 2, got shape {tuple(features.shape)}")
+    f = features.double()
+    return f.mean(dim=0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
+
+
+def _sqrtm_psd(matrix: Tensor) -> Tensor:
+    """Square root of a symmetric positive semi-definite matrix (tiny negative eigenvalues from rounding -> 0)."""
+    eigenvalues, eigenvectors = torch.linalg.eigh((matrix + matrix.T) / 2)
+    return eigenvectors @ torch.diag(eigenvalues.clamp(min=0).sqrt()) @ eigenvectors.T
+
+
+def frechet_distance_from_statistics(mu_a: Tensor, sigma_a: Tensor, mu_b: Tensor, sigma_b: Tensor) -> float:
+    """Fréchet distance between Gaussians N(mu_a, sigma_a) and N(mu_b, sigma_b) (means ``[D]``, covariances ``[D, D]``).
+
+    Uses Tr((S_a S_b)^(1/2)) = Tr((S_a^(1/2) S_b S_a^(1/2))^(1/2)), whose inner matrix is symmetric, so only
+    symmetric eigendecompositions are needed: exact, stable, and without SciPy.
+    """
+    d = mu_a.shape[0]
+    if mu_a.shape != (d,) or mu_b.shape != (d,) or sigma_a.shape != (d, d) or sigma_b.shape != (d, d):
+        raise ValueError(
+            f"expected means [D] and covariances [D, D], got {tuple(mu_a.shape)}, {tuple(sigma_a.shape)}, "
+            f"{tuple(mu_b.shape)}, {tuple(sigma_b.shape)}"
+        )
+    mu_a, mu_b, sigma_a, sigma_b = (t.double() for t in (mu_a, mu_b, sigma_a, sigma_b))
+    root_a = _sqrtm_psd(sigma_a)
+    inner = root_a @ sigma_b @ root_a
+    trace_cross = torch.linalg.eigvalsh((inner + inner.T) / 2).clamp(min=0).sqrt().sum()
+    diff = mu_a - mu_b
+    distance = diff @ diff + sigma_a.trace() + sigma_b.trace() - 2 * trace_cross
+    return max(distance.item(), 0.0)
+
+
+def frechet_distance(images_a: Tensor, images_b: Tensor) -> float:
+    """Fréchet distance between two sets of images ``[N, 1, 28, 28]`` in [0, 1], in MNIST-classifier features.
+
+    Each set needs more images than the 64 feature dimensions (a full-rank covariance); use thousands (the course
+    uses 10,000) because the score is biased upwards for small sets.
+    """
+    check_images(images_a, "images_a", min_count=FEATURE_DIM + 1)
+    check_images(images_b, "images_b", min_count=FEATURE_DIM + 1)
+    stats_a = feature_statistics(mnist_features(images_a))
+    stats_b = feature_statistics(mnist_features(images_b))
+    return frechet_distance_from_statistics(*stats_a, *stats_b)
+
+
+def real_floor(n: int = 10000) -> float:
+    """The Fréchet distance between ``n`` MNIST training images and the 10,000 test images: what 'perfect' scores."""
+    from utils.data import load_mnist
+
+    x_train, _ = load_mnist("train")
+    x_test, _ = load_mnist("test")
+    if not FEATURE_DIM < n <= len(x_train):
+        raise ValueError(f"n must be between {FEATURE_DIM + 1} and {len(x_train)}, got {n}")
+    return frechet_distance(x_train[:n], x_test)
+
+
+@dataclass
+class ClassDistribution:
+    """How a set of digit images spreads over the ten classes, according to the MNIST classifier."""
+
+    histogram: list[float]  # fraction of images predicted as each digit 0..9
+    entropy: float  # nats; ln 10 = 2.303 when all digits are equally common, 0 when only one appears
+    normalized_entropy: float  # entropy / ln 10, in [0, 1]
+    mean_confidence: float  # mean top-class probability, in [0.1, 1]; low for blurry or ambiguous images
+
+
+@torch.no_grad()
+def class_distribution(images: Tensor, batch_size: int = 2048) -> ClassDistribution:
+    """Predicted-label histogram, its entropy and the mean confidence for images ``[N, 1, 28, 28]`` in [0, 1]."""
+    check_images(images)
+    model = mnist_classifier(images.device)
+    probs = torch.cat(
+        [model(images[i : i + batch_size].float()).softmax(dim=1) for i in range(0, len(images), batch_size)]
+    )
+    counts = torch.bincount(probs.argmax(dim=1).cpu(), minlength=10).double()
+    histogram = counts / counts.sum()
+    nonzero = histogram[histogram > 0]
+    entropy = -(nonzero * nonzero.log()).sum().item()
+    return ClassDistribution(
+        histogram=[round(v, 6) for v in histogram.tolist()],
+        entropy=entropy,
+        normalized_entropy=entropy / math.log(10),
+        mean_confidence=probs.max(dim=1).values.mean().item(),
+    )
