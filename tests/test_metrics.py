@@ -12,9 +12,12 @@ from utils.metrics import (
     feature_statistics,
     frechet_distance,
     frechet_distance_from_statistics,
+    frechet_distance_to_mnist_test,
     mnist_classifier,
     mnist_features,
+    mnist_test_statistics,
     real_floor,
+    score_samples,
 )
 
 
@@ -138,3 +141,31 @@ def test_class_distribution_exposes_mode_collapse(mnist):
         0.5, abs=0.02
     )
     assert math.log(2) <= two_modes.entropy < math.log(2) + 0.06  # the few misclassified digits add a little
+
+
+def test_single_class_entropy_is_exactly_zero_not_negative(mnist):
+    _, x_test, y_test = mnist
+    zeros = x_test[y_test == 0][:50]
+    result = class_distribution(zeros)
+    if result.histogram[0] == 1.0:
+        assert result.entropy == 0.0 and math.copysign(1.0, result.entropy) == 1.0
+
+
+def test_scores_against_the_mnist_test_set(mnist):
+    x_train, x_test, _ = mnist
+    mean, cov = mnist_test_statistics()
+    assert mean.shape == (64,) and cov.shape == (64, 64)
+    assert torch.allclose(mean, mnist_features(x_test).double().mean(dim=0))
+    samples = x_train[:5000]
+    assert frechet_distance_to_mnist_test(samples) == pytest.approx(frechet_distance(samples, x_test), rel=1e-9)
+    score = score_samples(samples)
+    assert score.frechet == pytest.approx(frechet_distance_to_mnist_test(samples), rel=1e-9)
+    assert score.classes == class_distribution(samples)
+    assert score_samples(F.avg_pool2d(samples, 3, stride=1, padding=1)).frechet > 10 * score.frechet
+
+
+def test_score_samples_validates_its_input():
+    with pytest.raises(ValueError, match="too few"):
+        score_samples(torch.rand(10, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        frechet_distance_to_mnist_test(torch.rand(100, 1, 28, 28) - 0.5)

@@ -9,7 +9,7 @@ of each image set and measures how far apart the two Gaussians are:
 Lower is better; 0 means identical statistics. Because every finite sample differs from the true distribution,
 two sets of *real* digits already have a small distance: report that **floor** (``real_floor``) next to a score.
 ``class_distribution`` turns mode collapse into numbers: how evenly samples cover the ten digits, and how sure the
-classifier is about them.
+classifier is about them. ``score_samples`` gives both against the MNIST test set, the course's standard reference.
 """
 
 from __future__ import annotations
@@ -63,11 +63,21 @@ def check_images(images: Tensor, name: str = "images", min_count: int = 1) -> No
 
 
 @torch.no_grad()
-def mnist_features(images: Tensor, batch_size: int = 2048) -> Tensor:
-    """Penultimate classifier features ``[N, 64]`` (float32, on ``images``' device) of images ``[N, 1, 28, 28]``."""
+def _embed(images: Tensor, batch_size: int = 2048) -> tuple[Tensor, Tensor]:
+    """One pass of the classifier: features ``[N, 64]`` and class probabilities ``[N, 10]``."""
     check_images(images)
     model = mnist_classifier(images.device)
-    return torch.cat([model.features(images[i : i + batch_size].float()) for i in range(0, len(images), batch_size)])
+    features, probs = [], []
+    for i in range(0, len(images), batch_size):
+        f = model.features(images[i : i + batch_size].float())
+        features.append(f)
+        probs.append(model.head(f).softmax(dim=1))
+    return torch.cat(features), torch.cat(probs)
+
+
+def mnist_features(images: Tensor, batch_size: int = 2048) -> Tensor:
+    """Penultimate classifier features ``[N, 64]`` (float32, on ``images``' device) of images ``[N, 1, 28, 28]``."""
+    return _embed(images, batch_size)[0]
 
 
 def feature_statistics(features: Tensor) -> tuple[Tensor, Tensor]:
@@ -118,15 +128,29 @@ def frechet_distance(images_a: Tensor, images_b: Tensor) -> float:
     return frechet_distance_from_statistics(*stats_a, *stats_b)
 
 
+@lru_cache(maxsize=1)
+def mnist_test_statistics() -> tuple[Tensor, Tensor]:
+    """Feature mean ``[64]`` and covariance ``[64, 64]`` of the 10,000 MNIST test images (computed once, on CPU)."""
+    from utils.data import load_mnist
+
+    x_test, _ = load_mnist("test")
+    return feature_statistics(mnist_features(x_test))
+
+
+def frechet_distance_to_mnist_test(images: Tensor) -> float:
+    """Fréchet distance of images ``[N, 1, 28, 28]`` in [0, 1] to the MNIST test set: the course's standard score."""
+    check_images(images, min_count=FEATURE_DIM + 1)
+    return frechet_distance_from_statistics(*feature_statistics(mnist_features(images)), *mnist_test_statistics())
+
+
 def real_floor(n: int = 10000) -> float:
-    """The Fréchet distance between ``n`` MNIST training images and the 10,000 test images: what 'perfect' scores."""
+    """Fréchet distance of ``n`` real MNIST training images to the test set: what a perfect generator would score."""
     from utils.data import load_mnist
 
     x_train, _ = load_mnist("train")
-    x_test, _ = load_mnist("test")
     if not FEATURE_DIM < n <= len(x_train):
         raise ValueError(f"n must be between {FEATURE_DIM + 1} and {len(x_train)}, got {n}")
-    return frechet_distance(x_train[:n], x_test)
+    return frechet_distance_to_mnist_test(x_train[:n])
 
 
 @dataclass
@@ -139,21 +163,35 @@ class ClassDistribution:
     mean_confidence: float  # mean top-class probability, in [0.1, 1]; low for blurry or ambiguous images
 
 
-@torch.no_grad()
-def class_distribution(images: Tensor, batch_size: int = 2048) -> ClassDistribution:
-    """Predicted-label histogram, its entropy and the mean confidence for images ``[N, 1, 28, 28]`` in [0, 1]."""
-    check_images(images)
-    model = mnist_classifier(images.device)
-    probs = torch.cat(
-        [model(images[i : i + batch_size].float()).softmax(dim=1) for i in range(0, len(images), batch_size)]
-    )
+def _distribution_from_probabilities(probs: Tensor) -> ClassDistribution:
     counts = torch.bincount(probs.argmax(dim=1).cpu(), minlength=10).double()
     histogram = counts / counts.sum()
     nonzero = histogram[histogram > 0]
-    entropy = -(nonzero * nonzero.log()).sum().item()
+    entropy = max(0.0, -(nonzero * nonzero.log()).sum().item())
     return ClassDistribution(
         histogram=[round(v, 6) for v in histogram.tolist()],
         entropy=entropy,
         normalized_entropy=entropy / math.log(10),
         mean_confidence=probs.max(dim=1).values.mean().item(),
     )
+
+
+def class_distribution(images: Tensor, batch_size: int = 2048) -> ClassDistribution:
+    """Predicted-label histogram, its entropy and the mean confidence for images ``[N, 1, 28, 28]`` in [0, 1]."""
+    return _distribution_from_probabilities(_embed(images, batch_size)[1])
+
+
+@dataclass
+class SampleScore:
+    """Everything the course reports about a set of generated digits."""
+
+    frechet: float  # Fréchet distance to the MNIST test set (lower is better; compare with real_floor())
+    classes: ClassDistribution
+
+
+def score_samples(images: Tensor) -> SampleScore:
+    """Fréchet distance to the MNIST test set and class distribution of images ``[N, 1, 28, 28]``, in one pass."""
+    check_images(images, min_count=FEATURE_DIM + 1)
+    features, probs = _embed(images)
+    frechet = frechet_distance_from_statistics(*feature_statistics(features), *mnist_test_statistics())
+    return SampleScore(frechet=frechet, classes=_distribution_from_probabilities(probs))
