@@ -57,6 +57,7 @@ def test_frechet_statistics_reject_mismatched_shapes():
 def test_feature_statistics_are_mean_and_unbiased_covariance():
     features = torch.tensor([[1.0, 2.0], [3.0, 6.0]])
     mean, cov = feature_statistics(features)
+    assert mean.dtype == cov.dtype == torch.float64 and mean.device.type == cov.device.type == "cpu"
     assert mean.tolist() == [2.0, 4.0]
     assert cov.tolist() == [[2.0, 4.0], [4.0, 8.0]]
     with pytest.raises(ValueError, match="N >= 2"):

@@ -81,10 +81,14 @@ def mnist_features(images: Tensor, batch_size: int = 2048) -> Tensor:
 
 
 def feature_statistics(features: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean ``[D]`` and unbiased covariance ``[D, D]`` (float64) of features ``[N, D]``, N >= 2."""
+    """Mean ``[D]`` and unbiased covariance ``[D, D]`` of features ``[N, D]``, N >= 2.
+
+    Always float64 on the CPU, whatever the features' device: statistics from CUDA or MPS samples can then be
+    compared with the cached CPU statistics of the test set (and MPS has no float64).
+    """
     if features.dim() != 2 or features.shape[0] < 2:
         raise ValueError(f"expected features [N, D] with N >= 2, got shape {tuple(features.shape)}")
-    f = features.double()
+    f = features.detach().cpu().double()
     return f.mean(dim=0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
 
 
