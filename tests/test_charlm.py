@@ -1,0 +1,120 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from utils.charlm import (
+    CharRNN,
+    CharRNNConfig,
+    evaluate_nll,
+    next_token_distribution,
+    sample,
+    sequence_loss,
+)
+from utils.text import IGNORE_INDEX, CharVocab, name_sequences
+
+VOCAB = CharVocab("abcde")
+
+
+def small(cell: str = "gru") -> CharRNN:
+    torch.manual_seed(0)
+    return CharRNN(CharRNNConfig(vocab_size=len(VOCAB), cell=cell, embedding_dim=8, hidden_size=16, num_layers=2))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_logits_have_shape_batch_time_vocab(cell):
+    logits, _state = small(cell)(torch.zeros(3, 5, dtype=torch.long))
+    assert logits.shape == (3, 5, len(VOCAB))
+
+
+def test_bad_inputs_and_options_are_clear_errors():
+    with pytest.raises(ValueError, match=r"expected token ids \[B, T\] of dtype int64"):
+        small()(torch.zeros(3, 5))
+    with pytest.raises(ValueError, match="token ids must lie in 0..5"):
+        small()(torch.full((1, 2), 6, dtype=torch.long))
+    with pytest.raises(ValueError, match="unknown cell 'transformer'"):
+        CharRNN(CharRNNConfig(cell="transformer"))
+
+
+def test_sequence_loss_ignores_padding_and_trims_it():
+    model = small().eval()
+    inputs, targets = name_sequences(["abc", "a"], VOCAB)
+    logits, _ = model(inputs)
+    mask = targets != IGNORE_INDEX
+    expected = F.cross_entropy(logits[mask], targets[mask])
+    assert sequence_loss(model, inputs, targets).item() == pytest.approx(expected.item(), rel=1e-5)
+    padded_inputs = torch.cat([inputs, torch.zeros(2, 3, dtype=torch.long)], dim=1)
+    padded_targets = torch.cat([targets, torch.full((2, 3), IGNORE_INDEX)], dim=1)
+    assert sequence_loss(model, padded_inputs, padded_targets).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_loss_falls_on_a_fixed_batch():
+    model = small()
+    inputs, targets = name_sequences(["abc", "bad", "cab", "dace"], VOCAB)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = sequence_loss(model, inputs, targets).item()
+    for _ in range(50):
+        loss = sequence_loss(model, inputs, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < first / 3
+
+
+def test_evaluate_nll_is_the_per_character_average_over_batches():
+    model = small()
+    inputs, targets = name_sequences(["abc", "a", "bcde", "e"], VOCAB)
+    whole = evaluate_nll(model, inputs, targets, batch_size=100)
+    assert evaluate_nll(model, inputs, targets, batch_size=1) == pytest.approx(whole, rel=1e-5)
+    assert model.training  # mode restored
+    untrained = CharRNN(CharRNNConfig(vocab_size=len(VOCAB)))
+    torch.nn.init.zeros_(untrained.readout.weight)
+    torch.nn.init.zeros_(untrained.readout.bias)
+    assert evaluate_nll(untrained, inputs, targets) == pytest.approx(math.log(len(VOCAB)), rel=1e-6)
+
+
+def test_temperature_zero_is_argmax_and_top_k_keeps_k():
+    logits = torch.tensor([[1.0, 3.0, 2.0, 0.0]])
+    assert next_token_distribution(logits, temperature=0).tolist() == [[0.0, 1.0, 0.0, 0.0]]
+    probs = next_token_distribution(logits, top_k=2)
+    assert (probs > 0).tolist() == [[False, True, True, False]] and probs.sum().item() == pytest.approx(1.0)
+    cold, hot = next_token_distribution(logits, temperature=0.5), next_token_distribution(logits, temperature=2.0)
+    assert cold.max() > hot.max()
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        next_token_distribution(logits, temperature=-1)
+    with pytest.raises(ValueError, match="top_k must be between 1 and 4"):
+        next_token_distribution(logits, top_k=5)
+
+
+def test_greedy_sampling_follows_the_argmax_path():
+    model = small().eval()
+    greedy = sample(model, VOCAB, 3, temperature=0, max_length=6)
+    assert greedy[0] == greedy[1] == greedy[2]
+    ids, expected = [0], ""
+    with torch.no_grad():
+        for _ in range(6):
+            next_id = model(torch.tensor([ids]))[0][0, -1].argmax().item()
+            if next_id == 0:
+                break
+            ids.append(next_id)
+            expected += VOCAB.itos[next_id]
+    assert greedy[0] == expected
+
+
+def test_samples_are_reproducible_keep_the_prefix_and_respect_max_length():
+    model = small()
+    a = sample(model, VOCAB, 20, prefix="ab", max_length=8, generator=torch.Generator().manual_seed(0))
+    b = sample(model, VOCAB, 20, prefix="ab", max_length=8, generator=torch.Generator().manual_seed(0))
+    assert a == b and all(name.startswith("ab") and len(name) <= 8 for name in a)
+    assert set("".join(a)) <= set("abcde")
+    assert model.training
+
+
+def test_sampling_rejects_bad_prefixes():
+    with pytest.raises(ValueError, match=r"characters \['Z'\] are not in the vocabulary"):
+        sample(small(), VOCAB, 1, prefix="aZ")
+    with pytest.raises(ValueError, match="end token"):
+        sample(small(), VOCAB, 1, prefix="a.")
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        sample(small(), VOCAB, 0)
