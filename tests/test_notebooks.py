@@ -95,7 +95,8 @@ def test_has_a_check_your_results_cell_and_records_results(notebook):
     headings = sources(nb, "markdown")
     assert any(re.search(r"^#+ Check your results", h, re.MULTILINE) for h in headings), f"{path.name}: add the heading"
     code = sources(nb)
-    assert any(re.search(r"^assert .*>=", c, re.MULTILINE) for c in code), f"{path.name}: assert the targets"
+    target = re.compile(r"^assert .*(>=|<=) *\d", re.MULTILINE)  # a measured value against a numeric target
+    assert any(target.search(c) for c in code), f"{path.name}: assert the targets"
     assert f'record_results("{path.stem}"' in code[-1], f"{path.name}: the last code cell records results"
 
 
