@@ -8,6 +8,8 @@ TORCH  ?= torch==2.13.0
 TORCH_INDEX ?=
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# JupyterLab refuses to run as root (e.g. in a Docker container) unless told to.
+LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: setup lab test benchmark strip clean
 
@@ -20,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 lab: setup
-	$(BIN)/jupyter lab chapters/
+	$(BIN)/jupyter lab $(LAB_FLAGS) chapters/
 
 test: setup
 	$(BIN)/python -m pytest

@@ -1,0 +1,173 @@
+"""Chapter 04's reference GAN for 28x28 digits: a DCGAN generator and discriminator, their losses, and EMA.
+
+Images inside a GAN live in [-1, 1] (the generator ends with tanh); ``to_unit_range`` converts samples to the
+course's [0, 1] convention for plotting and for ``utils.metrics``. With ``num_classes > 0`` both networks are
+class-conditional: the generator receives a label embedding next to its noise, and the discriminator uses a
+projection (an inner product between a label embedding and its features).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass
+class GANConfig:
+    """Sizes of the DCGAN pair; the defaults train at about a minute per MNIST epoch on a 2-core CPU."""
+
+    latent_dim: int = 64
+    width: int = 64  # channels of the generator's 7x7 map; the discriminator mirrors it
+    num_classes: int = 0  # > 0: class-conditional
+    spectral_norm: bool = False  # constrain each discriminator layer's Lipschitz constant
+
+
+def to_unit_range(images: Tensor) -> Tensor:
+    """[-1, 1] -> [0, 1], clamped."""
+    return ((images + 1) / 2).clamp(0, 1)
+
+
+def to_gan_range(images: Tensor) -> Tensor:
+    """[0, 1] -> [-1, 1]."""
+    return images * 2 - 1
+
+
+def _check_labels(labels: Tensor | None, batch: int, num_classes: int) -> None:
+    if num_classes == 0:
+        if labels is not None:
+            raise ValueError("this model is unconditional: pass no labels (or build it with num_classes > 0)")
+        return
+    if labels is None:
+        raise ValueError(f"this model is class-conditional: pass labels [B] in 0..{num_classes - 1}")
+    if labels.shape != (batch,) or labels.dtype != torch.long:
+        raise ValueError(f"labels must be int64 of shape [{batch}], got {tuple(labels.shape)} {labels.dtype}")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}")
+
+
+class Generator(nn.Module):
+    """Noise ``[B, latent_dim]`` (and labels ``[B]``) -> images ``[B, 1, 28, 28]`` in [-1, 1].
+
+    Linear -> [width, 7, 7] -> BN, ReLU -> transposed conv to [width/2, 14, 14] -> BN, ReLU -> transposed conv to
+    [1, 28, 28] -> tanh.
+    """
+
+    def __init__(self, config: GANConfig | None = None):
+        super().__init__()
+        self.config = config = config or GANConfig()
+        w = config.width
+        self.label_embedding = nn.Embedding(config.num_classes, config.latent_dim) if config.num_classes else None
+        in_dim = config.latent_dim * (2 if config.num_classes else 1)
+        self.project = nn.Sequential(nn.Linear(in_dim, w * 7 * 7, bias=False), nn.BatchNorm1d(w * 7 * 7), nn.ReLU())
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(w, w // 2, 4, stride=2, padding=1, bias=False),  # 7 -> 14
+            nn.BatchNorm2d(w // 2),
+            nn.ReLU(),
+            nn.ConvTranspose2d(w // 2, 1, 4, stride=2, padding=1),  # 14 -> 28
+            nn.Tanh(),
+        )
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
+            raise ValueError(f"expected noise [B, {self.config.latent_dim}], got shape {tuple(z.shape)}")
+        _check_labels(labels, z.shape[0], self.config.num_classes)
+        if self.label_embedding is not None:
+            z = torch.cat([z, self.label_embedding(labels)], dim=1)
+        return self.upsample(self.project(z).view(-1, self.config.width, 7, 7))
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` images ``[n, 1, 28, 28]`` in [0, 1] (eval mode, on the model's device; noise from ``generator``)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
+        was_training = self.training
+        self.eval()
+        try:
+            return to_unit_range(self(z, None if labels is None else labels.to(device)))
+        finally:
+            self.train(was_training)
+
+
+class Discriminator(nn.Module):
+    """Images ``[B, 1, 28, 28]`` in [-1, 1] (and labels ``[B]``) -> one real-vs-fake logit per image ``[B]``.
+
+    Two stride-2 convolutions with LeakyReLU(0.2) (28 -> 14 -> 7), then a linear read-out.
+    """
+
+    def __init__(self, config: GANConfig | None = None):
+        super().__init__()
+        self.config = config = config or GANConfig()
+        w = config.width
+        norm = nn.utils.parametrizations.spectral_norm if config.spectral_norm else (lambda layer: layer)
+        self.features = nn.Sequential(
+            norm(nn.Conv2d(1, w // 2, 4, stride=2, padding=1)),
+            nn.LeakyReLU(0.2),
+            norm(nn.Conv2d(w // 2, w, 4, stride=2, padding=1)),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+        )
+        self.readout = norm(nn.Linear(w * 7 * 7, 1))
+        self.label_embedding = norm(nn.Embedding(config.num_classes, w * 7 * 7)) if config.num_classes else None
+
+    def forward(self, images: Tensor, labels: Tensor | None = None) -> Tensor:
+        if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
+            raise ValueError(f"expected images [B, 1, 28, 28], got shape {tuple(images.shape)}")
+        _check_labels(labels, images.shape[0], self.config.num_classes)
+        h = self.features(images)
+        logits = self.readout(h).squeeze(1)
+        if self.label_embedding is not None:  # projection discriminator (Miyato & Koyama, 2018)
+            logits = logits + (self.label_embedding(labels) * h).sum(dim=1)
+        return logits
+
+
+def discriminator_loss(real_logits: Tensor, fake_logits: Tensor, kind: str = "bce") -> Tensor:
+    """The discriminator's loss on logits ``[B]`` for real and generated images.
+
+    ``"bce"``: -log D(x) - log(1 - D(G(z))), the original minimax objective;
+    ``"hinge"``: relu(1 - D(x)) + relu(1 + D(G(z))).
+    """
+    if kind == "bce":
+        real_loss = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+        fake_loss = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        return real_loss + fake_loss
+    if kind == "hinge":
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    raise ValueError(f"unknown loss kind {kind!r}; choose 'bce' or 'hinge'")
+
+
+def generator_loss(fake_logits: Tensor, kind: str = "bce") -> Tensor:
+    """The generator's loss on the discriminator's logits ``[B]`` for its samples.
+
+    ``"bce"``: the non-saturating -log D(G(z)) (strong gradients when D confidently rejects the samples);
+    ``"hinge"``: -D(G(z)).
+    """
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    if kind == "hinge":
+        return -fake_logits.mean()
+    raise ValueError(f"unknown loss kind {kind!r}; choose 'bce' or 'hinge'")
+
+
+class EMA:
+    """An exponential moving average of a model's weights: ``ema = decay * ema + (1 - decay) * weights``.
+
+    Sampling from the averaged generator removes much of the step-to-step jitter of GAN training. Buffers (batch-norm
+    statistics) are copied, not averaged.
+    """
+
+    def __init__(self, model: nn.Module, decay: float = 0.999):
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must be in [0, 1), got {decay}")
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for ema_param, param in zip(self.model.parameters(), model.parameters()):
+            ema_param.lerp_(param.detach(), 1.0 - self.decay)
+        for ema_buffer, buffer in zip(self.model.buffers(), model.buffers()):
+            ema_buffer.copy_(buffer)
