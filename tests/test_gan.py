@@ -13,6 +13,7 @@ from utils.gan import (
     generator_loss,
     to_gan_range,
     to_unit_range,
+    train_gan,
 )
 
 
@@ -119,3 +120,73 @@ def test_ema_moves_towards_the_weights_and_copies_buffers():
     assert not ema.model.training and not any(p.requires_grad for p in ema.model.parameters())
     with pytest.raises(ValueError, match=r"decay must be in \[0, 1\)"):
         EMA(model, decay=1.0)
+
+
+def tiny_digits(n: int = 64) -> torch.Tensor:
+    from utils.data import load_mnist
+
+    return load_mnist("test")[0][:n]
+
+
+def test_train_gan_records_one_entry_per_step_and_a_snapshot_per_epoch():
+    torch.manual_seed(0)
+    config = GANConfig(width=16)
+    generator, discriminator = Generator(config), Discriminator(config)
+    ema = EMA(generator, decay=0.9)
+    fixed = torch.randn(4, config.latent_dim)
+    history = train_gan(
+        generator,
+        discriminator,
+        tiny_digits(),
+        epochs=2,
+        batch_size=16,
+        ema=ema,
+        fixed_noise=fixed,
+        rng=torch.Generator().manual_seed(0),
+        progress=False,
+    )
+    assert len(history.d_loss) == len(history.g_loss) == len(history.d_real) == len(history.d_fake) == 8
+    assert all(0 <= p <= 1 for p in history.d_real + history.d_fake)
+    assert len(history.snapshots) == 2 and history.snapshots[0].shape == (4, 1, 28, 28)
+    assert history.snapshots[0].min() >= 0 and history.snapshots[0].max() <= 1
+    assert not torch.equal(ema.model.project[0].weight, generator.project[0].weight)  # the average lags behind
+
+
+def test_discriminator_learns_to_separate_real_from_a_frozen_generator():
+    torch.manual_seed(0)
+    config = GANConfig(width=16)
+    generator, discriminator = Generator(config), Discriminator(config)
+    history = train_gan(
+        generator,
+        discriminator,
+        tiny_digits(256),
+        epochs=3,
+        batch_size=32,
+        lr_g=0.0,
+        lr_d=1e-3,
+        rng=torch.Generator().manual_seed(0),
+        progress=False,
+    )
+    assert history.d_real[-1] > 0.9 and history.d_fake[-1] < 0.1  # an untrained generator is easy to spot
+
+
+def test_conditional_training_needs_labels_and_bad_arguments_are_rejected():
+    conditional = GANConfig(width=16, num_classes=10)
+    images = tiny_digits(32)
+    with pytest.raises(ValueError, match="labels exactly when"):
+        train_gan(Generator(conditional), Discriminator(conditional), images, epochs=1, progress=False)
+    history = train_gan(
+        Generator(conditional),
+        Discriminator(conditional),
+        images,
+        labels=torch.arange(32) % 10,
+        epochs=1,
+        batch_size=16,
+        fixed_noise=torch.randn(10, 64),
+        progress=False,
+    )
+    assert len(history.d_loss) == 2 and history.snapshots[0].shape == (10, 1, 28, 28)
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        train_gan(Generator(), Discriminator(), images, epochs=0, progress=False)
+    with pytest.raises(ValueError, match=r"expected images \[N, 1, 28, 28\]"):
+        train_gan(Generator(), Discriminator(), images[:, 0], epochs=1, progress=False)

@@ -9,6 +9,7 @@ projection (an inner product between a label embedding and its features).
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 
 import torch
@@ -171,3 +172,109 @@ class EMA:
             ema_param.lerp_(param.detach(), 1.0 - self.decay)
         for ema_buffer, buffer in zip(self.model.buffers(), model.buffers()):
             ema_buffer.copy_(buffer)
+
+
+@dataclass
+class GANHistory:
+    """What happened during ``train_gan``: one value per step for the losses and the discriminator's verdicts."""
+
+    d_loss: list[float]
+    g_loss: list[float]
+    d_real: list[float]  # mean D(x): the discriminator's probability that real images are real
+    d_fake: list[float]  # mean D(G(z)): its probability that generated images are real
+    snapshots: list[Tensor]  # samples [k, 1, 28, 28] in [0, 1] from fixed noise, after every epoch
+    seconds: float
+
+
+def train_gan(
+    generator: Generator,
+    discriminator: Discriminator,
+    images: Tensor,
+    *,
+    labels: Tensor | None = None,
+    epochs: int,
+    batch_size: int = 128,
+    lr_g: float = 2e-4,
+    lr_d: float = 2e-4,
+    loss: str = "bce",
+    ema: EMA | None = None,
+    fixed_noise: Tensor | None = None,
+    rng: torch.Generator | None = None,
+    progress: bool = True,
+) -> GANHistory:
+    """Alternate one discriminator step and one generator step per mini-batch of ``images`` ``[N, 1, 28, 28]`` in [0, 1].
+
+    Adam with beta1 = 0.5 for both networks (the DCGAN choice). With ``labels`` ``[N]`` both networks are
+    conditional and fakes get uniformly random labels. ``ema`` (if given) is updated after every generator step;
+    ``fixed_noise`` ``[k, latent_dim]`` is rendered after every epoch (by the EMA generator if there is one).
+    """
+    from tqdm.auto import tqdm
+
+    from utils.data import minibatches
+
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
+        raise ValueError(f"expected images [N, 1, 28, 28] in [0, 1], got shape {tuple(images.shape)}")
+    conditional = generator.config.num_classes > 0
+    if conditional != (labels is not None):
+        raise ValueError("pass labels exactly when the generator is class-conditional")
+    device = next(generator.parameters()).device
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=(0.5, 0.999))
+    data = (to_gan_range(images),) if labels is None else (to_gan_range(images), labels)
+    history = GANHistory([], [], [], [], [], 0.0)
+    start = time.perf_counter()
+    steps = epochs * (len(images) // batch_size)
+    bar = tqdm(total=steps, desc="training GAN", unit="step", disable=not progress, mininterval=0.5)
+    try:
+        for _ in range(epochs):
+            generator.train()
+            discriminator.train()
+            for batch in minibatches(*data, batch_size=batch_size, shuffle=True, generator=rng, drop_last=True):
+                real = batch[0].to(device)
+                real_labels = batch[1].to(device) if conditional else None
+                fake_labels = (
+                    torch.randint(0, generator.config.num_classes, (len(real),), generator=rng).to(device)
+                    if conditional
+                    else None
+                )
+                z = torch.randn(len(real), generator.config.latent_dim, generator=rng).to(device)
+                fake = generator(z, fake_labels)
+
+                real_logits = discriminator(real, real_labels)
+                fake_logits = discriminator(fake.detach(), fake_labels)
+                d_loss = discriminator_loss(real_logits, fake_logits, loss)
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+
+                g_loss = generator_loss(discriminator(fake, fake_labels), loss)
+                opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+                opt_g.step()
+                if ema is not None:
+                    ema.update(generator)
+
+                history.d_loss.append(d_loss.item())
+                history.g_loss.append(g_loss.item())
+                history.d_real.append(torch.sigmoid(real_logits).mean().item())
+                history.d_fake.append(torch.sigmoid(fake_logits).mean().item())
+                bar.update(1)
+            if fixed_noise is not None:
+                shown = ema.model if ema is not None else generator
+                snapshot_labels = (
+                    torch.arange(len(fixed_noise), device=device) % generator.config.num_classes
+                    if conditional
+                    else None
+                )
+                with torch.no_grad():
+                    was_training = shown.training
+                    shown.eval()
+                    history.snapshots.append(to_unit_range(shown(fixed_noise.to(device), snapshot_labels)).cpu())
+                    shown.train(was_training)
+            bar.set_postfix(d_loss=round(history.d_loss[-1], 3), g_loss=round(history.g_loss[-1], 3))
+    finally:
+        bar.close()
+        history.seconds = time.perf_counter() - start
+    return history
