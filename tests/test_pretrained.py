@@ -59,3 +59,10 @@ def test_meets_target_respects_the_direction():
         "x", "", nn.Identity, "x.pt", "", 0, "", "FID", 5.0, higher_is_better=False, measure=lambda m: 0.0
     )
     assert lower.meets_target(4.0) and not lower.meets_target(6.0)
+
+
+def test_dcgan_generator_samples_digits_in_unit_range():
+    generator = pretrained.load("dcgan-mnist")
+    samples = generator.sample(16, generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (16, 1, 28, 28) and samples.min() >= 0 and samples.max() <= 1
+    assert pretrained.info("dcgan-mnist").higher_is_better is False

@@ -18,6 +18,7 @@ from torch import nn
 from utils.checkpoint import load_checkpoint
 from utils.cnn import CNN, CNNConfig
 from utils.download import verify_checksum
+from utils.gan import GANConfig, Generator
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -111,5 +112,31 @@ register(
         target=0.993,
         higher_is_better=True,
         measure=_mnist_test_accuracy,
+    )
+)
+
+
+def _dcgan_frechet_ratio(generator: nn.Module) -> float:
+    """Fréchet distance of 10,000 samples to the MNIST test set, divided by that of uniform noise (lower is better)."""
+    from utils.metrics import frechet_distance_to_mnist_test
+
+    samples = generator.sample(10000, generator=torch.Generator().manual_seed(0))
+    noise = torch.rand(10000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    return frechet_distance_to_mnist_test(samples) / frechet_distance_to_mnist_test(noise)
+
+
+register(
+    Pretrained(
+        name="dcgan-mnist",
+        description="DCGAN generator for MNIST digits (EMA weights); sample(n) -> [n, 1, 28, 28] in [0, 1]",
+        build=lambda: Generator(GANConfig()),
+        filename="dcgan_mnist.pt",
+        sha256="8ac6b53cac5e580ea1d398a3c589f8a1f3437018af599d4d08da3ca75f73fa91",
+        size=991225,
+        trained_by="python scripts/train_dcgan.py",
+        metric="Fréchet distance to the MNIST test set / that of uniform noise",
+        target=0.03,
+        higher_is_better=False,
+        measure=_dcgan_frechet_ratio,
     )
 )
