@@ -19,7 +19,7 @@ from utils.checkpoint import save_checkpoint
 from utils.data import load_mnist
 from utils.download import sha256_of
 from utils.gan import EMA, Discriminator, GANConfig, Generator, train_gan
-from utils.metrics import frechet_distance_to_mnist_test, score_samples
+from utils.metrics import noise_frechet_distance, score_samples
 from utils.paths import REPO_ROOT
 from utils.seeding import seed_everything
 
@@ -37,7 +37,7 @@ def main() -> None:
     history = train_gan(generator, discriminator, images, epochs=args.epochs, ema=ema, rng=rng)
     samples = ema.model.sample(10000, generator=torch.Generator().manual_seed(0))
     score = score_samples(samples)
-    noise = frechet_distance_to_mnist_test(torch.rand(10000, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
+    noise = noise_frechet_distance()
     print(f"trained {args.epochs} epochs in {history.seconds:.0f} s")
     print(
         f"Fréchet {score.frechet:.1f}, ratio to noise {score.frechet / noise:.4f} (target <= 0.03), "

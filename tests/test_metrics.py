@@ -16,6 +16,7 @@ from utils.metrics import (
     mnist_classifier,
     mnist_features,
     mnist_test_statistics,
+    noise_frechet_distance,
     real_floor,
     score_samples,
 )
@@ -170,3 +171,9 @@ def test_score_samples_validates_its_input():
         score_samples(torch.rand(10, 1, 28, 28))
     with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
         frechet_distance_to_mnist_test(torch.rand(100, 1, 28, 28) - 0.5)
+
+
+def test_noise_reference_is_seeded_uniform_noise_and_far_from_digits():
+    noise = torch.rand(10000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert noise_frechet_distance() == pytest.approx(frechet_distance_to_mnist_test(noise), rel=1e-12)
+    assert noise_frechet_distance() > 500 * real_floor()

@@ -64,8 +64,7 @@ def check_images(images: Tensor, name: str = "images", min_count: int = 1) -> No
 
 @torch.no_grad()
 def _embed(images: Tensor, batch_size: int = 2048) -> tuple[Tensor, Tensor]:
-    """One pass of the classifier: features ``[N, 64]`` and class probabilities ``[N, 10]``."""
-    check_images(images)
+    """One pass of the classifier: features ``[N, 64]`` and class probabilities ``[N, 10]`` (callers check inputs)."""
     model = mnist_classifier(images.device)
     features, probs = [], []
     for i in range(0, len(images), batch_size):
@@ -77,6 +76,7 @@ def _embed(images: Tensor, batch_size: int = 2048) -> tuple[Tensor, Tensor]:
 
 def mnist_features(images: Tensor, batch_size: int = 2048) -> Tensor:
     """Penultimate classifier features ``[N, 64]`` (float32, on ``images``' device) of images ``[N, 1, 28, 28]``."""
+    check_images(images)
     return _embed(images, batch_size)[0]
 
 
@@ -127,8 +127,8 @@ def frechet_distance(images_a: Tensor, images_b: Tensor) -> float:
     """
     check_images(images_a, "images_a", min_count=FEATURE_DIM + 1)
     check_images(images_b, "images_b", min_count=FEATURE_DIM + 1)
-    stats_a = feature_statistics(mnist_features(images_a))
-    stats_b = feature_statistics(mnist_features(images_b))
+    stats_a = feature_statistics(_embed(images_a)[0])
+    stats_b = feature_statistics(_embed(images_b)[0])
     return frechet_distance_from_statistics(*stats_a, *stats_b)
 
 
@@ -144,7 +144,17 @@ def mnist_test_statistics() -> tuple[Tensor, Tensor]:
 def frechet_distance_to_mnist_test(images: Tensor) -> float:
     """Fréchet distance of images ``[N, 1, 28, 28]`` in [0, 1] to the MNIST test set: the course's standard score."""
     check_images(images, min_count=FEATURE_DIM + 1)
-    return frechet_distance_from_statistics(*feature_statistics(mnist_features(images)), *mnist_test_statistics())
+    return frechet_distance_from_statistics(*feature_statistics(_embed(images)[0]), *mnist_test_statistics())
+
+
+@lru_cache(maxsize=1)
+def noise_frechet_distance() -> float:
+    """Fréchet distance of 10,000 uniform-noise images (seed 0) to the MNIST test set: the 'worst' reference.
+
+    A generator's score divided by this is its ``frechet_ratio`` (0 = perfect, 1 = as bad as noise).
+    """
+    noise = torch.rand(10000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    return frechet_distance_to_mnist_test(noise)
 
 
 def real_floor(n: int = 10000) -> float:
@@ -182,6 +192,7 @@ def _distribution_from_probabilities(probs: Tensor) -> ClassDistribution:
 
 def class_distribution(images: Tensor, batch_size: int = 2048) -> ClassDistribution:
     """Predicted-label histogram, its entropy and the mean confidence for images ``[N, 1, 28, 28]`` in [0, 1]."""
+    check_images(images)
     return _distribution_from_probabilities(_embed(images, batch_size)[1])
 
 

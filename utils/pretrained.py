@@ -118,11 +118,10 @@ register(
 
 def _dcgan_frechet_ratio(generator: nn.Module) -> float:
     """Fréchet distance of 10,000 samples to the MNIST test set, divided by that of uniform noise (lower is better)."""
-    from utils.metrics import frechet_distance_to_mnist_test
+    from utils.metrics import frechet_distance_to_mnist_test, noise_frechet_distance
 
     samples = generator.sample(10000, generator=torch.Generator().manual_seed(0))
-    noise = torch.rand(10000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    return frechet_distance_to_mnist_test(samples) / frechet_distance_to_mnist_test(noise)
+    return frechet_distance_to_mnist_test(samples) / noise_frechet_distance()
 
 
 register(
