@@ -190,3 +190,11 @@ def test_conditional_training_needs_labels_and_bad_arguments_are_rejected():
         train_gan(Generator(), Discriminator(), images, epochs=0, progress=False)
     with pytest.raises(ValueError, match=r"expected images \[N, 1, 28, 28\]"):
         train_gan(Generator(), Discriminator(), images[:, 0], epochs=1, progress=False)
+
+
+def test_sample_is_render_of_noise_drawn_from_the_generator():
+    model = Generator()
+    z = torch.randn(3, 64, generator=torch.Generator().manual_seed(5))
+    rendered = model.render(z)
+    assert torch.equal(model.sample(3, generator=torch.Generator().manual_seed(5)), rendered)
+    assert rendered.min() >= 0 and rendered.max() <= 1 and model.training

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from utils.data import minibatches
 
 
 @dataclass
@@ -81,16 +84,19 @@ class Generator(nn.Module):
         return self.upsample(self.project(z).view(-1, self.config.width, 7, 7))
 
     @torch.no_grad()
-    def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` images ``[n, 1, 28, 28]`` in [0, 1] (eval mode, on the model's device; noise from ``generator``)."""
+    def render(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Images ``[B, 1, 28, 28]`` in [0, 1] for given noise ``[B, latent_dim]``, in eval mode (mode restored)."""
         device = next(self.parameters()).device
-        z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         was_training = self.training
         self.eval()
         try:
-            return to_unit_range(self(z, None if labels is None else labels.to(device)))
+            return to_unit_range(self(z.to(device), None if labels is None else labels.to(device)))
         finally:
             self.train(was_training)
+
+    def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` images ``[n, 1, 28, 28]`` in [0, 1] on the model's device, from noise drawn with ``generator``."""
+        return self.render(torch.randn(n, self.config.latent_dim, generator=generator), labels)
 
 
 class Discriminator(nn.Module):
@@ -208,10 +214,6 @@ def train_gan(
     conditional and fakes get uniformly random labels. ``ema`` (if given) is updated after every generator step;
     ``fixed_noise`` ``[k, latent_dim]`` is rendered after every epoch (by the EMA generator if there is one).
     """
-    from tqdm.auto import tqdm
-
-    from utils.data import minibatches
-
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
@@ -256,23 +258,17 @@ def train_gan(
                 if ema is not None:
                     ema.update(generator)
 
-                history.d_loss.append(d_loss.item())
-                history.g_loss.append(g_loss.item())
-                history.d_real.append(torch.sigmoid(real_logits).mean().item())
-                history.d_fake.append(torch.sigmoid(fake_logits).mean().item())
+                verdicts = [d_loss, g_loss, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]
+                d_value, g_value, d_real, d_fake = torch.stack(verdicts).detach().tolist()  # one host sync per step
+                history.d_loss.append(d_value)
+                history.g_loss.append(g_value)
+                history.d_real.append(d_real)
+                history.d_fake.append(d_fake)
                 bar.update(1)
             if fixed_noise is not None:
                 shown = ema.model if ema is not None else generator
-                snapshot_labels = (
-                    torch.arange(len(fixed_noise), device=device) % generator.config.num_classes
-                    if conditional
-                    else None
-                )
-                with torch.no_grad():
-                    was_training = shown.training
-                    shown.eval()
-                    history.snapshots.append(to_unit_range(shown(fixed_noise.to(device), snapshot_labels)).cpu())
-                    shown.train(was_training)
+                snapshot_labels = torch.arange(len(fixed_noise)) % generator.config.num_classes if conditional else None
+                history.snapshots.append(shown.render(fixed_noise, snapshot_labels).cpu())
             bar.set_postfix(d_loss=round(history.d_loss[-1], 3), g_loss=round(history.g_loss[-1], 3))
     finally:
         bar.close()
