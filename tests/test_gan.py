@@ -8,7 +8,10 @@ from utils.gan import (
     EMA,
     Discriminator,
     GANConfig,
+    GANHistory,
     Generator,
+    ImageGenerator,
+    _recent_means,
     discriminator_loss,
     generator_loss,
     to_gan_range,
@@ -148,6 +151,7 @@ def test_train_gan_records_one_entry_per_step_and_a_snapshot_per_epoch():
     assert len(history.d_loss) == len(history.g_loss) == len(history.d_real) == len(history.d_fake) == 8
     assert all(0 <= p <= 1 for p in history.d_real + history.d_fake)
     assert len(history.snapshots) == 2 and history.snapshots[0].shape == (4, 1, 28, 28)
+    assert history.snapshot_steps == [4, 8]
     assert history.snapshots[0].min() >= 0 and history.snapshots[0].max() <= 1
     assert not torch.equal(ema.model.project[0].weight, generator.project[0].weight)  # the average lags behind
 
@@ -198,3 +202,51 @@ def test_sample_is_render_of_noise_drawn_from_the_generator():
     rendered = model.render(z)
     assert torch.equal(model.sample(3, generator=torch.Generator().manual_seed(5)), rendered)
     assert rendered.min() >= 0 and rendered.max() <= 1 and model.training
+
+
+def test_snapshots_every_k_steps_and_bad_intervals_are_rejected():
+    history = train_gan(
+        Generator(GANConfig(width=16)),
+        Discriminator(GANConfig(width=16)),
+        tiny_digits(64),
+        epochs=2,
+        batch_size=16,
+        fixed_noise=torch.randn(2, 64),
+        snapshot_every=3,
+        progress=False,
+    )
+    assert history.snapshot_steps == [3, 6] and len(history.snapshots) == 2
+    with pytest.raises(ValueError, match="snapshot_every must be a positive"):
+        train_gan(Generator(), Discriminator(), tiny_digits(16), epochs=1, snapshot_every=0, progress=False)
+
+
+class TinyMLPGenerator(ImageGenerator):
+    """A generator written outside utils.gan, as chapter 04 writes its MLP GAN."""
+
+    def __init__(self, config: GANConfig):
+        super().__init__(config)
+        self.net = nn.Sequential(nn.Linear(config.latent_dim, 28 * 28), nn.Tanh())
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_inputs(z, labels)
+        return self.net(z).view(-1, 1, 28, 28)
+
+
+def test_train_gan_accepts_any_image_generator_subclass():
+    torch.manual_seed(0)
+    generator = TinyMLPGenerator(GANConfig(latent_dim=8))
+    discriminator = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 1), nn.Flatten(0))
+    before = generator.net[0].weight.clone()
+    history = train_gan(generator, discriminator, tiny_digits(32), epochs=1, batch_size=16, progress=False)
+    assert len(history.g_loss) == 2 and not torch.equal(before, generator.net[0].weight)
+    images = generator.sample(3, generator=torch.Generator().manual_seed(0))
+    assert images.shape == (3, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
+    with pytest.raises(ValueError, match=r"expected noise \[B, 8\]"):
+        generator(torch.randn(2, 64))
+    with pytest.raises(ValueError, match="unconditional"):
+        generator(torch.randn(2, 8), torch.tensor([0, 1]))
+
+
+def test_recent_means_average_the_last_window_of_steps():
+    history = GANHistory([1.0, 2.0, 4.0], [0.0, 1.0, 3.0], [0.5, 0.9, 0.7], [0.1, 0.2, 0.4], [], [], 0.0)
+    assert _recent_means(history, 2) == {"d_loss": 3.0, "g_loss": 2.0, "D(x)": 0.8, "D(G(z))": 0.3}

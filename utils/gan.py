@@ -53,35 +53,22 @@ def _check_labels(labels: Tensor | None, batch: int, num_classes: int) -> None:
         raise ValueError(f"labels must lie in 0..{num_classes - 1}")
 
 
-class Generator(nn.Module):
-    """Noise ``[B, latent_dim]`` (and labels ``[B]``) -> images ``[B, 1, 28, 28]`` in [-1, 1].
-
-    Linear -> [width, 7, 7] -> BN, ReLU -> transposed conv to [width/2, 14, 14] -> BN, ReLU -> transposed conv to
-    [1, 28, 28] -> tanh.
+class ImageGenerator(nn.Module):
+    """What every generator in the chapter shares: noise ``[B, latent_dim]`` (and labels ``[B]``) -> images
+    ``[B, 1, 28, 28]`` in [-1, 1], plus ``render``/``sample`` for [0, 1] pictures. Subclasses build their layers in
+    ``__init__`` (after ``super().__init__(config)``) and implement ``forward``, starting with ``check_inputs``.
+    ``train_gan`` accepts any of them.
     """
 
-    def __init__(self, config: GANConfig | None = None):
+    def __init__(self, config: GANConfig):
         super().__init__()
-        self.config = config = config or GANConfig()
-        w = config.width
-        self.label_embedding = nn.Embedding(config.num_classes, config.latent_dim) if config.num_classes else None
-        in_dim = config.latent_dim * (2 if config.num_classes else 1)
-        self.project = nn.Sequential(nn.Linear(in_dim, w * 7 * 7, bias=False), nn.BatchNorm1d(w * 7 * 7), nn.ReLU())
-        self.upsample = nn.Sequential(
-            nn.ConvTranspose2d(w, w // 2, 4, stride=2, padding=1, bias=False),  # 7 -> 14
-            nn.BatchNorm2d(w // 2),
-            nn.ReLU(),
-            nn.ConvTranspose2d(w // 2, 1, 4, stride=2, padding=1),  # 14 -> 28
-            nn.Tanh(),
-        )
+        self.config = config
 
-    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+    def check_inputs(self, z: Tensor, labels: Tensor | None) -> None:
+        """Raise ``ValueError`` for noise that is not ``[B, latent_dim]`` or labels that do not fit the model."""
         if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"expected noise [B, {self.config.latent_dim}], got shape {tuple(z.shape)}")
         _check_labels(labels, z.shape[0], self.config.num_classes)
-        if self.label_embedding is not None:
-            z = torch.cat([z, self.label_embedding(labels)], dim=1)
-        return self.upsample(self.project(z).view(-1, self.config.width, 7, 7))
 
     @torch.no_grad()
     def render(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -97,6 +84,35 @@ class Generator(nn.Module):
     def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``n`` images ``[n, 1, 28, 28]`` in [0, 1] on the model's device, from noise drawn with ``generator``."""
         return self.render(torch.randn(n, self.config.latent_dim, generator=generator), labels)
+
+
+class Generator(ImageGenerator):
+    """The DCGAN generator: noise ``[B, latent_dim]`` (and labels ``[B]``) -> images ``[B, 1, 28, 28]`` in [-1, 1].
+
+    Linear -> [width, 7, 7] -> BN, ReLU -> transposed conv to [width/2, 14, 14] -> BN, ReLU -> transposed conv to
+    [1, 28, 28] -> tanh.
+    """
+
+    def __init__(self, config: GANConfig | None = None):
+        config = config or GANConfig()
+        super().__init__(config)
+        w = config.width
+        self.label_embedding = nn.Embedding(config.num_classes, config.latent_dim) if config.num_classes else None
+        in_dim = config.latent_dim * (2 if config.num_classes else 1)
+        self.project = nn.Sequential(nn.Linear(in_dim, w * 7 * 7, bias=False), nn.BatchNorm1d(w * 7 * 7), nn.ReLU())
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(w, w // 2, 4, stride=2, padding=1, bias=False),  # 7 -> 14
+            nn.BatchNorm2d(w // 2),
+            nn.ReLU(),
+            nn.ConvTranspose2d(w // 2, 1, 4, stride=2, padding=1),  # 14 -> 28
+            nn.Tanh(),
+        )
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        self.check_inputs(z, labels)
+        if self.label_embedding is not None:
+            z = torch.cat([z, self.label_embedding(labels)], dim=1)
+        return self.upsample(self.project(z).view(-1, self.config.width, 7, 7))
 
 
 class Discriminator(nn.Module):
@@ -188,13 +204,20 @@ class GANHistory:
     g_loss: list[float]
     d_real: list[float]  # mean D(x): the discriminator's probability that real images are real
     d_fake: list[float]  # mean D(G(z)): its probability that generated images are real
-    snapshots: list[Tensor]  # samples [k, 1, 28, 28] in [0, 1] from fixed noise, after every epoch
+    snapshots: list[Tensor]  # samples [k, 1, 28, 28] in [0, 1] from fixed noise, rendered during training
+    snapshot_steps: list[int]  # the step after which each snapshot was rendered
     seconds: float
 
 
+def _recent_means(history: GANHistory, window: int) -> dict[str, float]:
+    """Means of the last ``window`` steps, named as the progress bar shows them."""
+    series = {"d_loss": history.d_loss, "g_loss": history.g_loss, "D(x)": history.d_real, "D(G(z))": history.d_fake}
+    return {name: round(sum(values[-window:]) / len(values[-window:]), 3) for name, values in series.items()}
+
+
 def train_gan(
-    generator: Generator,
-    discriminator: Discriminator,
+    generator: ImageGenerator,
+    discriminator: nn.Module,
     images: Tensor,
     *,
     labels: Tensor | None = None,
@@ -205,6 +228,7 @@ def train_gan(
     loss: str = "bce",
     ema: EMA | None = None,
     fixed_noise: Tensor | None = None,
+    snapshot_every: int | None = None,
     rng: torch.Generator | None = None,
     progress: bool = True,
 ) -> GANHistory:
@@ -212,10 +236,13 @@ def train_gan(
 
     Adam with beta1 = 0.5 for both networks (the DCGAN choice). With ``labels`` ``[N]`` both networks are
     conditional and fakes get uniformly random labels. ``ema`` (if given) is updated after every generator step;
-    ``fixed_noise`` ``[k, latent_dim]`` is rendered after every epoch (by the EMA generator if there is one).
+    ``fixed_noise`` ``[k, latent_dim]`` is rendered (by the EMA generator if there is one) every ``snapshot_every``
+    steps, or after every epoch if that is None.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if snapshot_every is not None and snapshot_every < 1:
+        raise ValueError(f"snapshot_every must be a positive number of steps, got {snapshot_every}")
     if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
         raise ValueError(f"expected images [N, 1, 28, 28] in [0, 1], got shape {tuple(images.shape)}")
     conditional = generator.config.num_classes > 0
@@ -225,7 +252,17 @@ def train_gan(
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=(0.5, 0.999))
     data = (to_gan_range(images),) if labels is None else (to_gan_range(images), labels)
-    history = GANHistory([], [], [], [], [], 0.0)
+    history = GANHistory([], [], [], [], [], [], 0.0)
+
+    def judge(images: Tensor, labels: Tensor | None) -> Tensor:  # unconditional critics take images only
+        return discriminator(images) if labels is None else discriminator(images, labels)
+
+    def take_snapshot() -> None:
+        shown = ema.model if ema is not None else generator
+        snapshot_labels = torch.arange(len(fixed_noise)) % generator.config.num_classes if conditional else None
+        history.snapshots.append(shown.render(fixed_noise, snapshot_labels).cpu())
+        history.snapshot_steps.append(len(history.d_loss))
+
     start = time.perf_counter()
     steps = epochs * (len(images) // batch_size)
     bar = tqdm(total=steps, desc="training GAN", unit="step", disable=not progress, mininterval=0.5)
@@ -243,15 +280,14 @@ def train_gan(
                 )
                 z = torch.randn(len(real), generator.config.latent_dim, generator=rng).to(device)
                 fake = generator(z, fake_labels)
-
-                real_logits = discriminator(real, real_labels)
-                fake_logits = discriminator(fake.detach(), fake_labels)
+                real_logits = judge(real, real_labels)
+                fake_logits = judge(fake.detach(), fake_labels)
                 d_loss = discriminator_loss(real_logits, fake_logits, loss)
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
 
-                g_loss = generator_loss(discriminator(fake, fake_labels), loss)
+                g_loss = generator_loss(judge(fake, fake_labels), loss)
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 opt_g.step()
@@ -265,11 +301,12 @@ def train_gan(
                 history.d_real.append(d_real)
                 history.d_fake.append(d_fake)
                 bar.update(1)
-            if fixed_noise is not None:
-                shown = ema.model if ema is not None else generator
-                snapshot_labels = torch.arange(len(fixed_noise)) % generator.config.num_classes if conditional else None
-                history.snapshots.append(shown.render(fixed_noise, snapshot_labels).cpu())
-            bar.set_postfix(d_loss=round(history.d_loss[-1], 3), g_loss=round(history.g_loss[-1], 3))
+                if len(history.d_loss) % 50 == 0:  # live numbers: means over the last 50 steps
+                    bar.set_postfix(_recent_means(history, 50), refresh=False)
+                if fixed_noise is not None and snapshot_every is not None and len(history.d_loss) % snapshot_every == 0:
+                    take_snapshot()
+            if fixed_noise is not None and snapshot_every is None:
+                take_snapshot()
     finally:
         bar.close()
         history.seconds = time.perf_counter() - start
