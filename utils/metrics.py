@@ -210,3 +210,22 @@ def score_samples(images: Tensor) -> SampleScore:
     features, probs = _embed(images)
     frechet = frechet_distance_from_statistics(*feature_statistics(features), *mnist_test_statistics())
     return SampleScore(frechet=frechet, classes=_distribution_from_probabilities(probs))
+
+
+def predicted_digits(images: Tensor, batch_size: int = 2048) -> Tensor:
+    """The classifier's digit ``[N]`` (int64) for each image ``[N, 1, 28, 28]`` in [0, 1]."""
+    check_images(images)
+    return _embed(images, batch_size)[1].argmax(dim=1)
+
+
+def conditional_accuracy(images: Tensor, requested: Tensor) -> float:
+    """Fraction of images ``[N, 1, 28, 28]`` that the classifier reads as the digit asked for, ``requested`` ``[N]``.
+
+    The score of a class-conditional generator: 1.0 when every sample shows its requested digit.
+    """
+    check_images(images)
+    if requested.shape != (images.shape[0],) or requested.dtype != torch.long:
+        raise ValueError(
+            f"requested must be int64 digits of shape [{images.shape[0]}], got {tuple(requested.shape)} {requested.dtype}"
+        )
+    return (predicted_digits(images).cpu() == requested.cpu()).double().mean().item()
