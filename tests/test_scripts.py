@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import sys
 
 import pytest
 
@@ -11,6 +12,7 @@ from utils.paths import REPO_ROOT
 def load_script(name: str):
     spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is being built
     spec.loader.exec_module(module)
     return module
 
@@ -80,3 +82,26 @@ def test_strip_removes_outputs_and_counts(tmp_path):
     assert cleaned["cells"][0]["outputs"] == [] and cleaned["cells"][0]["execution_count"] is None
     assert cleaned["cells"][0]["metadata"] == {} and "widgets" not in cleaned["metadata"]
     assert strip_notebooks.strip(path) is False  # idempotent
+
+
+gan_recipes = load_script("gan_recipes")
+
+
+def test_gan_recipes_rejects_unknown_recipes(capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["gan_recipes.py", "--recipes", "baseline,magic"])
+    with pytest.raises(SystemExit):
+        gan_recipes.main()
+    assert "unknown recipe(s) magic" in capsys.readouterr().err
+
+
+def test_gan_recipe_row_reports_steps_and_scores():
+    from utils.data import load_mnist
+
+    images = load_mnist("test")[0][:256]
+    recipe = gan_recipes.Recipe("tiny", batch_size=64, ema_decay=0.9)
+    row = gan_recipes.run(recipe, images, epochs=1, noise_distance=1000.0)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[0] == "tiny" and cells[1] == "4"  # 256 images / batch 64 = 4 steps
+    raw_ratio, ratio, entropy, confidence = map(float, cells[3:])
+    assert raw_ratio > 0.1 and ratio > 0.1  # four steps from scratch are far from digits
+    assert 0 <= entropy <= 2.31 and 0.1 <= confidence <= 1
