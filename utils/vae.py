@@ -1,0 +1,165 @@
+"""Chapter 05's reference VAE for binarised 28x28 digits: a Gaussian encoder, a Bernoulli decoder, the ELBO and the
+importance-weighted bound.
+
+All likelihoods are in nats per image. Images are ``[N, 1, 28, 28]`` with values in {0, 1} (binarised) or [0, 1]
+(the Bernoulli log-likelihood accepts both). The decoder returns logits; ``decode`` turns them into Bernoulli means.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+PIXELS = 28 * 28
+
+
+@dataclass
+class VAEConfig:
+    """Sizes of the MLP VAE: two hidden layers in the encoder and (mirrored) in the decoder."""
+
+    latent_dim: int = 32
+    hidden: int = 512
+
+
+def _check_images(x: Tensor) -> None:
+    if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
+        raise ValueError(f"expected images [N, 1, 28, 28], got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"expected float images with values in [0, 1], got dtype {x.dtype}")
+
+
+def dynamic_binarize(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Sample each pixel as Bernoulli(intensity): images ``[N, 1, 28, 28]`` in [0, 1] -> {0, 1}, float.
+
+    Drawing a fresh binarisation every epoch (Salakhutdinov & Murray, 2008) is the standard protocol for
+    "binarised MNIST" likelihoods and acts as data augmentation.
+    """
+    _check_images(x)
+    noise = torch.rand(x.shape, generator=generator).to(x.device)
+    return (noise < x).float()
+
+
+def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
+    """log p(x | z) in nats per image ``[N]`` for decoder logits and images, both ``[N, 1, 28, 28]``."""
+    if logits.shape != x.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and images {tuple(x.shape)} must have the same shape")
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
+
+
+def gaussian_kl(mean: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, I)) in nats per row ``[N]``, in closed form, for ``[N, latent_dim]`` inputs."""
+    if mean.shape != logvar.shape:
+        raise ValueError(f"mean {tuple(mean.shape)} and logvar {tuple(logvar.shape)} must have the same shape")
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1)
+
+
+def gaussian_log_density(z: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z; mean, exp(logvar)) summed over the last dimension: ``[..., latent_dim]`` -> ``[...]``."""
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mean).pow(2) / logvar.exp()).sum(dim=-1)
+
+
+class VAE(nn.Module):
+    """x ``[N, 1, 28, 28]`` -> q(z|x) = N(mean, diag(exp(logvar))) over ``latent_dim`` -> Bernoulli logits for x."""
+
+    def __init__(self, config: VAEConfig | None = None):
+        super().__init__()
+        self.config = config = config or VAEConfig()
+        h = config.hidden
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(PIXELS, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU())
+        self.to_mean = nn.Linear(h, config.latent_dim)
+        self.to_logvar = nn.Linear(h, config.latent_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(config.latent_dim, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, PIXELS)
+        )
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance ``[N, latent_dim]`` of q(z | x) for images ``[N, 1, 28, 28]``."""
+        _check_images(x)
+        features = self.encoder(x)
+        return self.to_mean(features), self.to_logvar(features)
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        """Bernoulli logits ``[N, 1, 28, 28]`` of p(x | z) for latents ``[N, latent_dim]``."""
+        if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
+            raise ValueError(f"expected latents [N, {self.config.latent_dim}], got shape {tuple(z.shape)}")
+        return self.decoder(z).view(-1, 1, 28, 28)
+
+    @torch.no_grad()
+    def decode(self, z: Tensor) -> Tensor:
+        """Bernoulli means ``[N, 1, 28, 28]`` in [0, 1]: the image the decoder expects for each latent."""
+        return torch.sigmoid(self.decode_logits(z.to(next(self.parameters()).device)))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` images ``[n, 1, 28, 28]`` (Bernoulli means in [0, 1]) decoded from z ~ N(0, I)."""
+        return self.decode(torch.randn(n, self.config.latent_dim, generator=generator))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Reparameterised pass: (decoder logits ``[N, 1, 28, 28]``, mean, logvar ``[N, latent_dim]``)."""
+        mean, logvar = self.encode(x)
+        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+        return self.decode_logits(z), mean, logvar
+
+
+@dataclass
+class ELBO:
+    """The evidence lower bound of a batch, split in its two terms (nats per image, ``[N]`` each)."""
+
+    reconstruction: Tensor  # E_q[log p(x | z)], one sample
+    kl: Tensor  # KL(q(z | x) || p(z)), closed form
+
+    @property
+    def value(self) -> Tensor:
+        """ELBO per image ``[N]``: reconstruction - KL (a lower bound on log p(x))."""
+        return self.reconstruction - self.kl
+
+
+def elbo(model: VAE, x: Tensor, beta: float = 1.0) -> ELBO:
+    """The ELBO terms of images ``[N, 1, 28, 28]`` with one reparameterised sample; ``beta`` scales the KL term."""
+    logits, mean, logvar = model(x)
+    return ELBO(bernoulli_log_likelihood(logits, x), beta * gaussian_kl(mean, logvar))
+
+
+def negative_elbo_loss(model: VAE, x: Tensor) -> Tensor:
+    """Mean negative ELBO over the batch, the training loss (a ``loss_fn`` for ``utils.train.fit``)."""
+    return -elbo(model, x).value.mean()
+
+
+@torch.no_grad()
+def log_importance_weights(
+    model: VAE, x: Tensor, k: int, chunk: int = 100, generator: torch.Generator | None = None
+) -> Tensor:
+    """log p(x, z_i) - log q(z_i | x) for ``k`` samples z_i ~ q(z | x) per image: ``[k, N]``, nats.
+
+    Their mean is a ``k``-sample estimate of the ELBO; their log-mean-exp is the importance-weighted bound.
+    Samples are drawn ``chunk`` at a time to bound memory.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    mean, logvar = model.encode(x)
+    log_weights = []
+    for start in range(0, k, chunk):
+        m = min(chunk, k - start)
+        eps = torch.randn(m, *mean.shape, generator=generator).to(mean.device)  # [m, N, latent_dim]
+        z = mean + eps * (0.5 * logvar).exp()
+        logits = model.decode_logits(z.flatten(0, 1)).view(m, *x.shape)
+        log_px_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").flatten(2).sum(2)
+        log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
+        log_qz = gaussian_log_density(z, mean, logvar)
+        log_weights.append(log_px_z + log_pz - log_qz)  # [m, N]
+    return torch.cat(log_weights)
+
+
+def importance_weighted_bound(
+    model: VAE, x: Tensor, k: int, chunk: int = 100, generator: torch.Generator | None = None
+) -> Tensor:
+    """log p(x) estimated with ``k`` importance samples from q(z|x) (Burda et al., 2015), per image ``[N]``, nats.
+
+    log (1/k) sum_i p(x, z_i) / q(z_i | x): a lower bound on log p(x) that tightens as ``k`` grows; by Jensen's
+    inequality it is never below the mean of the same log-weights, the ELBO estimated from the same samples.
+    """
+    log_weights = log_importance_weights(model, x, k, chunk, generator)
+    return torch.logsumexp(log_weights, dim=0) - math.log(k)
