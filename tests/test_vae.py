@@ -58,7 +58,9 @@ def test_dynamic_binarize_samples_pixels_with_their_intensity():
     b = dynamic_binarize(x, generator=torch.Generator().manual_seed(0))
     assert set(b.unique().tolist()) == {0.0, 1.0}
     assert b.mean().item() == pytest.approx(0.3, abs=0.005)
-    assert dynamic_binarize(torch.ones(1, 1, 28, 28)).min() == 1 and dynamic_binarize(torch.zeros(1, 1, 28, 28)).max() == 0
+    assert (
+        dynamic_binarize(torch.ones(1, 1, 28, 28)).min() == 1 and dynamic_binarize(torch.zeros(1, 1, 28, 28)).max() == 0
+    )
 
 
 def test_bernoulli_log_likelihood_by_hand():
@@ -125,3 +127,22 @@ def test_beta_scales_the_kl_term():
     torch.manual_seed(1)
     scaled = elbo(model, x, beta=4.0)
     assert torch.allclose(scaled.kl, 4 * plain.kl) and torch.allclose(scaled.reconstruction, plain.reconstruction)
+
+
+def test_conditional_vae_uses_its_labels_and_checks_them():
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=4, hidden=32, num_classes=10))
+    x, labels = binary_digits(6), torch.arange(6)
+    mean, logvar = model.encode(x, labels)
+    assert mean.shape == logvar.shape == (6, 4)
+    assert not torch.allclose(model.encode(x, labels)[0], model.encode(x, (labels + 1) % 10)[0])
+    z = torch.zeros(2, 4)
+    assert not torch.allclose(model.decode(z, torch.tensor([3, 3])), model.decode(z, torch.tensor([7, 7])))
+    assert model.sample(2, labels=torch.tensor([1, 2])).shape == (2, 1, 28, 28)
+    assert negative_elbo_loss(model, x, labels).dim() == 0
+    with pytest.raises(ValueError, match="conditional: pass int64 labels of shape \\[6\\]"):
+        model.encode(x)
+    with pytest.raises(ValueError, match="labels must lie in 0..9"):
+        model.decode(z, torch.tensor([3, 10]))
+    with pytest.raises(ValueError, match="unconditional: pass no labels"):
+        VAE(VAEConfig(latent_dim=4, hidden=32)).decode(z, torch.tensor([1, 2]))

@@ -23,6 +23,7 @@ class VAEConfig:
 
     latent_dim: int = 32
     hidden: int = 512
+    num_classes: int = 0  # > 0: a conditional VAE; encoder and decoder also see the one-hot label
 
 
 def _check_images(x: Tensor) -> None:
@@ -63,45 +64,64 @@ def gaussian_log_density(z: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
 
 
 class VAE(nn.Module):
-    """x ``[N, 1, 28, 28]`` -> q(z|x) = N(mean, diag(exp(logvar))) over ``latent_dim`` -> Bernoulli logits for x."""
+    """x ``[N, 1, 28, 28]`` -> q(z|x) = N(mean, diag(exp(logvar))) over ``latent_dim`` -> Bernoulli logits for x.
+
+    With ``num_classes > 0`` every method also takes ``labels`` ``[N]``: the encoder and the decoder see the one-hot
+    label next to their input, so the latent only has to hold what the label does not say (the style).
+    """
 
     def __init__(self, config: VAEConfig | None = None):
         super().__init__()
         self.config = config = config or VAEConfig()
-        h = config.hidden
-        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(PIXELS, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU())
+        h, c = config.hidden, config.num_classes
+        self.encoder = nn.Sequential(nn.Linear(PIXELS + c, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU())
         self.to_mean = nn.Linear(h, config.latent_dim)
         self.to_logvar = nn.Linear(h, config.latent_dim)
         self.decoder = nn.Sequential(
-            nn.Linear(config.latent_dim, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, PIXELS)
+            nn.Linear(config.latent_dim + c, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, PIXELS)
         )
 
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def _with_labels(self, inputs: Tensor, labels: Tensor | None) -> Tensor:
+        """Append one-hot labels to rows ``[N, D]`` for a conditional model; check that labels fit the model."""
+        classes = self.config.num_classes
+        if not classes:
+            if labels is not None:
+                raise ValueError("this VAE is unconditional: pass no labels (or build it with num_classes > 0)")
+            return inputs
+        if labels is None or labels.shape != (inputs.shape[0],) or labels.dtype != torch.long:
+            raise ValueError(
+                f"this VAE is conditional: pass int64 labels of shape [{inputs.shape[0]}] in 0..{classes - 1}"
+            )
+        if labels.min() < 0 or labels.max() >= classes:
+            raise ValueError(f"labels must lie in 0..{classes - 1}")
+        return torch.cat([inputs, F.one_hot(labels.to(inputs.device), classes).to(inputs.dtype)], dim=1)
+
+    def encode(self, x: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Mean and log-variance ``[N, latent_dim]`` of q(z | x) for images ``[N, 1, 28, 28]``."""
         _check_images(x)
-        features = self.encoder(x)
+        features = self.encoder(self._with_labels(x.flatten(1), labels))
         return self.to_mean(features), self.to_logvar(features)
 
-    def decode_logits(self, z: Tensor) -> Tensor:
+    def decode_logits(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """Bernoulli logits ``[N, 1, 28, 28]`` of p(x | z) for latents ``[N, latent_dim]``."""
         if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"expected latents [N, {self.config.latent_dim}], got shape {tuple(z.shape)}")
-        return self.decoder(z).view(-1, 1, 28, 28)
+        return self.decoder(self._with_labels(z, labels)).view(-1, 1, 28, 28)
 
     @torch.no_grad()
-    def decode(self, z: Tensor) -> Tensor:
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """Bernoulli means ``[N, 1, 28, 28]`` in [0, 1]: the image the decoder expects for each latent."""
-        return torch.sigmoid(self.decode_logits(z.to(next(self.parameters()).device)))
+        return torch.sigmoid(self.decode_logits(z.to(next(self.parameters()).device), labels))
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``n`` images ``[n, 1, 28, 28]`` (Bernoulli means in [0, 1]) decoded from z ~ N(0, I)."""
-        return self.decode(torch.randn(n, self.config.latent_dim, generator=generator))
+        return self.decode(torch.randn(n, self.config.latent_dim, generator=generator), labels)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Reparameterised pass: (decoder logits ``[N, 1, 28, 28]``, mean, logvar ``[N, latent_dim]``)."""
-        mean, logvar = self.encode(x)
+        mean, logvar = self.encode(x, labels)
         z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-        return self.decode_logits(z), mean, logvar
+        return self.decode_logits(z, labels), mean, logvar
 
 
 @dataclass
@@ -117,15 +137,15 @@ class ELBO:
         return self.reconstruction - self.kl
 
 
-def elbo(model: VAE, x: Tensor, beta: float = 1.0) -> ELBO:
+def elbo(model: VAE, x: Tensor, labels: Tensor | None = None, beta: float = 1.0) -> ELBO:
     """The ELBO terms of images ``[N, 1, 28, 28]`` with one reparameterised sample; ``beta`` scales the KL term."""
-    logits, mean, logvar = model(x)
+    logits, mean, logvar = model(x, labels)
     return ELBO(bernoulli_log_likelihood(logits, x), beta * gaussian_kl(mean, logvar))
 
 
-def negative_elbo_loss(model: VAE, x: Tensor) -> Tensor:
+def negative_elbo_loss(model: VAE, x: Tensor, labels: Tensor | None = None) -> Tensor:
     """Mean negative ELBO over the batch, the training loss (a ``loss_fn`` for ``utils.train.fit``)."""
-    return -elbo(model, x).value.mean()
+    return -elbo(model, x, labels).value.mean()
 
 
 @torch.no_grad()
