@@ -146,3 +146,25 @@ def test_conditional_vae_uses_its_labels_and_checks_them():
         model.decode(z, torch.tensor([3, 10]))
     with pytest.raises(ValueError, match="unconditional: pass no labels"):
         VAE(VAEConfig(latent_dim=4, hidden=32)).decode(z, torch.tensor([1, 2]))
+
+
+def test_binarized_test_set_is_fixed_binary_and_as_bright_as_mnist():
+    from utils.data import load_mnist
+    from utils.vae import binarized_mnist_test
+
+    a, b = binarized_mnist_test(), binarized_mnist_test()
+    assert a.shape == (10000, 1, 28, 28) and torch.equal(a, b) and set(a.unique().tolist()) == {0.0, 1.0}
+    assert not torch.equal(a, binarized_mnist_test(seed=1))
+    assert a.mean().item() == pytest.approx(load_mnist("test")[0].mean().item(), abs=0.002)
+
+
+def test_mean_negative_elbo_is_seeded_and_matches_the_elbo_terms():
+    from utils.vae import mean_negative_elbo
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=8, hidden=32)).train()
+    x = binary_digits(10)
+    value = mean_negative_elbo(model, x, seed=3, batch_size=4)
+    assert value == mean_negative_elbo(model, x, seed=3) and model.training
+    torch.manual_seed(3)
+    assert value == pytest.approx(-elbo(model, x).value.mean().item(), rel=1e-5)

@@ -19,6 +19,7 @@ from utils.checkpoint import load_checkpoint
 from utils.cnn import CNN, CNNConfig
 from utils.download import verify_checksum
 from utils.gan import GANConfig, Generator
+from utils.vae import VAE, VAEConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -137,5 +138,30 @@ register(
         target=0.03,
         higher_is_better=False,
         measure=_dcgan_frechet_ratio,
+    )
+)
+
+
+def _vae_test_negative_elbo(model: nn.Module) -> float:
+    """Negative ELBO (nats per image) on the binarised MNIST test set, one seeded posterior sample per image."""
+    from utils.vae import binarized_mnist_test, mean_negative_elbo
+
+    return mean_negative_elbo(model, binarized_mnist_test())
+
+
+register(
+    Pretrained(
+        name="vae-mnist",
+        description="MLP VAE for binarised MNIST (latent 32, Bernoulli decoder); encode(x) -> (mean, log-variance), "
+        "decode(z) and sample(n) -> [n, 1, 28, 28] Bernoulli means in [0, 1]",
+        build=lambda: VAE(VAEConfig()),
+        filename="vae_mnist.pt",
+        sha256="776d1a2a0afc87c1ce9c3ff2de07eba304f13e4838273eb13abc7019493aaadf",
+        size=2762745,
+        trained_by="python scripts/train_vae.py",
+        metric="negative ELBO on the binarised MNIST test set (nats per image)",
+        target=93.5,
+        higher_is_better=False,
+        measure=_vae_test_negative_elbo,
     )
 )

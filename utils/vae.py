@@ -44,6 +44,27 @@ def dynamic_binarize(x: Tensor, generator: torch.Generator | None = None) -> Ten
     return (noise < x).float()
 
 
+def binarized_mnist_test(seed: int = 0) -> Tensor:
+    """The 10,000 MNIST test digits ``[10000, 1, 28, 28]``, binarised once with a fixed seed: the course's test set
+    for likelihoods, shared by chapter 05, ``scripts/train_vae.py`` and the ``"vae-mnist"`` registry entry."""
+    from utils.data import load_mnist
+
+    return dynamic_binarize(load_mnist("test")[0], generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def mean_negative_elbo(model: VAE, x: Tensor, seed: int = 0, batch_size: int = 2000) -> float:
+    """Mean negative ELBO (nats per image) of images ``[N, 1, 28, 28]``, one seeded posterior sample per image."""
+    torch.manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        values = [elbo(model, x[i : i + batch_size]).value for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    return -torch.cat(values).mean().item()
+
+
 def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
     """log p(x | z) in nats per image ``[N]`` for decoder logits and images, both ``[N, 1, 28, 28]``."""
     if logits.shape != x.shape:
@@ -150,7 +171,7 @@ def negative_elbo_loss(model: VAE, x: Tensor, labels: Tensor | None = None) -> T
 
 @torch.no_grad()
 def log_importance_weights(
-    model: VAE, x: Tensor, k: int, chunk: int = 100, generator: torch.Generator | None = None
+    model: VAE, x: Tensor, k: int, chunk: int = 20, generator: torch.Generator | None = None
 ) -> Tensor:
     """log p(x, z_i) - log q(z_i | x) for ``k`` samples z_i ~ q(z | x) per image: ``[k, N]``, nats.
 
@@ -174,7 +195,7 @@ def log_importance_weights(
 
 
 def importance_weighted_bound(
-    model: VAE, x: Tensor, k: int, chunk: int = 100, generator: torch.Generator | None = None
+    model: VAE, x: Tensor, k: int, chunk: int = 20, generator: torch.Generator | None = None
 ) -> Tensor:
     """log p(x) estimated with ``k`` importance samples from q(z|x) (Burda et al., 2015), per image ``[N]``, nats.
 
