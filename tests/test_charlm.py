@@ -87,6 +87,19 @@ def test_temperature_zero_is_argmax_and_top_k_keeps_k():
         next_token_distribution(logits, top_k=5)
 
 
+def test_top_p_keeps_the_smallest_set_that_reaches_p():
+    logits = torch.tensor([[0.5, 0.3, 0.15, 0.05]]).log()
+    assert torch.allclose(next_token_distribution(logits, top_p=0.7), torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
+    assert torch.allclose(next_token_distribution(logits, top_p=0.81), torch.tensor([[0.5, 0.3, 0.15, 0.0]]) / 0.95)
+    assert next_token_distribution(logits, top_p=0.01).tolist() == [[1.0, 0.0, 0.0, 0.0]]  # the top token stays
+    assert torch.allclose(next_token_distribution(logits, top_p=1.0), torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    shuffled = logits[:, [2, 0, 3, 1]]  # order in the vocabulary does not matter
+    assert torch.allclose(next_token_distribution(shuffled, top_p=0.7), torch.tensor([[0.0, 0.625, 0.0, 0.375]]))
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\]"):
+            next_token_distribution(logits, top_p=bad)
+
+
 def test_greedy_sampling_follows_the_argmax_path():
     model = small().eval()
     greedy = sample(model, VOCAB, 3, temperature=0, max_length=6)

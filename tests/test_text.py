@@ -2,7 +2,17 @@ import pytest
 import torch
 
 from utils.data import load_names
-from utils.text import END, IGNORE_INDEX, CharVocab, context_windows, name_sequences, split_names
+from utils.text import (
+    END,
+    IGNORE_INDEX,
+    CharVocab,
+    context_windows,
+    name_sequences,
+    random_windows,
+    shakespeare_characters,
+    split_names,
+    text_windows,
+)
 
 
 @pytest.fixture
@@ -59,3 +69,57 @@ def test_context_windows_give_one_example_per_character_and_end(vocab):
     assert targets.tolist() == [1, 2, 0]
     with pytest.raises(ValueError, match="block_size"):
         context_windows(["ab"], vocab, block_size=0)
+
+
+def test_text_vocabulary_is_the_sorted_characters_without_an_end_token():
+    vocab = CharVocab.of_text("to be. or not")
+    assert vocab.itos == [" ", ".", "b", "e", "n", "o", "r", "t"] and vocab.end is None
+    assert vocab.decode(vocab.encode("be. or")) == "be. or"
+    with pytest.raises(ValueError, match=r"characters \['X'\] are not in the vocabulary; allowed: ' .benort'$"):
+        vocab.encode("X")
+
+
+def test_shakespeare_vocabulary_matches_nanogpt():
+    from utils.data import load_tiny_shakespeare
+
+    vocab = CharVocab.of_text(load_tiny_shakespeare())
+    assert len(vocab) == 65 and "".join(vocab.itos[:4]) == "\n !$" and vocab.itos[-1] == "z"
+
+
+def test_text_windows_tile_the_stream_with_targets_one_ahead():
+    ids = torch.arange(11)
+    x, y = text_windows(ids, 3)
+    assert x.tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert y.tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert text_windows(torch.arange(10), 3)[0].shape == (3, 3)  # 9 is only a target of the last window
+    with pytest.raises(ValueError, match=r"expected a token stream \[N\]"):
+        text_windows(torch.zeros(2, 5, dtype=torch.long), 3)
+    with pytest.raises(ValueError, match=r"a stream of 11 tokens holds no window of 16 \+ 1"):
+        text_windows(ids, 16)
+    with pytest.raises(ValueError, match="block_size must be at least 1"):
+        text_windows(ids, 0)
+
+
+def test_random_windows_are_contiguous_shifted_and_seeded():
+    ids = torch.arange(100) * 2
+    x, y = random_windows(ids, 5, 7, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (7, 5)
+    assert torch.equal(x[:, 1:], y[:, :-1])  # targets are the inputs moved one step ahead
+    assert torch.equal(x[:, 1:] - x[:, :-1], torch.full((7, 4), 2))  # contiguous in the stream
+    again, _ = random_windows(ids, 5, 7, torch.Generator().manual_seed(0))
+    assert torch.equal(x, again)
+    assert y.max() <= 198
+    with pytest.raises(ValueError, match="block_size must be between 1 and 99 for 100 tokens"):
+        random_windows(ids, 100, 2)
+
+
+def test_shakespeare_characters_split_90_10_in_order():
+    from utils.data import load_tiny_shakespeare
+
+    vocab, train, val = shakespeare_characters()
+    assert len(vocab) == 65 and (len(train), len(val)) == (1003854, 111540)
+    text = load_tiny_shakespeare()
+    assert vocab.decode(train[:14]) == text[:14] == "First Citizen:"
+    assert vocab.decode(val[-20:]) == text[-20:]
+    with pytest.raises(ValueError, match="train_fraction must be between 0 and 1"):
+        shakespeare_characters(1.0)

@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import pytest
@@ -5,7 +6,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.train import History, classification_loss, fit
+from utils.train import (
+    History,
+    StreamTrainConfig,
+    adamw,
+    classification_loss,
+    cosine_with_warmup,
+    fit,
+    stream_scheduler,
+    train_on_stream,
+    train_steps,
+    warmup_stable_decay,
+)
 
 
 def toy_problem(n: int = 64):
@@ -164,3 +176,164 @@ def test_history_metric_names_what_was_recorded():
     assert history.metric("train_loss") == [0.5]
     with pytest.raises(KeyError, match=r"no per-epoch metric 'val_loss'; recorded: \['epoch', 'train_loss'\]"):
         history.metric("val_loss")
+
+
+def random_batches(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+
+    def next_batch():
+        x = torch.randn(16, 2, generator=g)
+        return x, (x[:, 0] + x[:, 1] > 0).long()
+
+    return next_batch
+
+
+def test_train_steps_learns_and_records_every_eval_every_steps():
+    torch.manual_seed(0)
+    model = nn.Linear(2, 2)
+    x, y = toy_problem()
+    history = train_steps(
+        model,
+        classification_loss,
+        random_batches(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+        steps=25,
+        eval_every=10,
+        eval_fn=lambda m: {"acc": accuracy_of(m, x, y)},
+        progress=False,
+    )
+    assert len(history.step_loss) == 25
+    assert history.metric("step") == [10.0, 20.0, 25.0]  # and always after the last step
+    assert history.metric("train_loss")[0] == pytest.approx(sum(history.step_loss[:10]) / 10)
+    assert history.metric("train_loss")[-1] == pytest.approx(sum(history.step_loss[20:]) / 5)
+    seconds = history.metric("train_seconds")
+    assert 0 < seconds[0] < seconds[1] < seconds[2] <= history.seconds
+    assert history.metric("acc")[-1] >= 0.95
+    assert not model.training
+
+
+def test_train_steps_evaluates_in_eval_mode_and_trains_in_train_mode():
+    modes = []
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+
+    def loss_fn(m, xb, yb):
+        modes.append(("train", m.training))
+        return classification_loss(m, xb, yb)
+
+    def eval_fn(m):
+        modes.append(("eval", m.training, torch.is_grad_enabled()))
+        return {}
+
+    train_steps(
+        model,
+        loss_fn,
+        random_batches(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        steps=4,
+        eval_every=2,
+        eval_fn=eval_fn,
+        progress=False,
+    )
+    assert modes == [("train", True)] * 2 + [("eval", False, False)] + [("train", True)] * 2 + [("eval", False, False)]
+
+
+def test_train_steps_is_reproducible_and_checks_its_arguments():
+    def run():
+        torch.manual_seed(0)
+        model = nn.Linear(2, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        return train_steps(model, classification_loss, random_batches(3), optimizer=opt, steps=5, progress=False)
+
+    assert run().step_loss == run().step_loss
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="steps must be at least 1"):
+        train_steps(model, classification_loss, random_batches(), optimizer=opt, steps=0)
+    with pytest.raises(ValueError, match="eval_every must be at least 1"):
+        train_steps(model, classification_loss, random_batches(), optimizer=opt, steps=3, eval_every=0)
+    with pytest.raises(FloatingPointError, match="loss became nan at step 1: lower the learning rate"):
+        train_steps(
+            model,
+            lambda m, xb, yb: classification_loss(m, xb, yb) * float("nan"),
+            random_batches(),
+            optimizer=opt,
+            steps=3,
+            progress=False,
+        )
+
+
+def test_cosine_with_warmup_rises_linearly_then_decays_to_the_floor():
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=2.0)
+    scheduler = cosine_with_warmup(optimizer, warmup_steps=4, total_steps=14, min_lr_fraction=0.1)
+    lrs = []
+    for _ in range(16):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[:4] == pytest.approx([0.5, 1.0, 1.5, 2.0])
+    assert lrs[4] == pytest.approx(2.0) and lrs[9] == pytest.approx(0.2 + 1.8 * 0.5)  # half-way down the cosine
+    assert lrs[14] == pytest.approx(0.2) and lrs[15] == pytest.approx(0.2)
+    assert all(a >= b for a, b in itertools.pairwise(lrs[4:]))
+    with pytest.raises(ValueError, match="need 0 <= warmup_steps < total_steps"):
+        cosine_with_warmup(optimizer, warmup_steps=10, total_steps=10)
+    with pytest.raises(ValueError, match=r"min_lr_fraction must be in \[0, 1\]"):
+        cosine_with_warmup(optimizer, warmup_steps=1, total_steps=10, min_lr_fraction=2.0)
+
+
+def test_adamw_decays_matrices_only_and_can_speed_up_embeddings():
+    model = nn.Sequential(nn.Embedding(5, 3), nn.Linear(3, 4), nn.LayerNorm(4))
+    optimizer = adamw(model, lr=1e-3, weight_decay=0.5, embedding_lr_multiplier=10)
+    matrices, vectors, embeddings = optimizer.param_groups
+    assert [id(p) for p in matrices["params"]] == [id(model[1].weight)] and matrices["weight_decay"] == 0.5
+    assert {id(p) for p in vectors["params"]} == {id(model[1].bias), id(model[2].weight), id(model[2].bias)}
+    assert vectors["weight_decay"] == 0.0 and vectors["lr"] == 1e-3
+    assert [id(p) for p in embeddings["params"]] == [id(model[0].weight)]
+    assert embeddings["weight_decay"] == 0.0 and embeddings["lr"] == pytest.approx(1e-2)
+    assert optimizer.defaults["betas"] == (0.9, 0.99)
+    assert len(adamw(nn.Linear(2, 2), lr=1e-3).param_groups) == 2  # no empty group without embeddings
+
+
+def test_warmup_stable_decay_holds_then_falls_linearly_to_zero():
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = warmup_stable_decay(optimizer, warmup_steps=2, total_steps=10, decay_fraction=0.4)
+    lrs = []
+    for _ in range(11):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs == pytest.approx([0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0])
+    with pytest.raises(ValueError, match=r"decay_fraction must be in \(0, 1\]"):
+        warmup_stable_decay(optimizer, warmup_steps=1, total_steps=10, decay_fraction=0.0)
+    with pytest.raises(ValueError, match="need 0 <= warmup_steps < total_steps"):
+        warmup_stable_decay(optimizer, warmup_steps=10, total_steps=10)
+
+
+def test_stream_scheduler_follows_the_config_and_rejects_unknown_schedules():
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    wsd = stream_scheduler(optimizer, StreamTrainConfig(steps=100, warmup_steps=10))
+    assert wsd.lr_lambdas[0](50) == 1.0 and wsd.lr_lambdas[0](85) == pytest.approx(0.5)
+    cosine = stream_scheduler(optimizer, StreamTrainConfig(steps=100, warmup_steps=10, schedule="cosine"))
+    assert cosine.lr_lambdas[0](100) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="unknown schedule 'step'; choose one of wsd, cosine"):
+        stream_scheduler(optimizer, StreamTrainConfig(schedule="step"))
+
+
+def test_train_on_stream_learns_a_periodic_text_reproducibly():
+    from utils.gpt import GPT, GPTConfig, lm_loss
+
+    stream = torch.arange(4).repeat(50)  # 0 1 2 3 0 1 2 3 ...: every next token is determined
+    config = StreamTrainConfig(block_size=8, batch_size=4, steps=60, max_lr=1e-2, warmup_steps=5)
+
+    def run():
+        torch.manual_seed(0)
+        model = GPT(GPTConfig(vocab_size=4, block_size=8, n_layer=1, n_head=2, n_embd=16))
+        history = train_on_stream(
+            model, lm_loss, stream, config, generator=torch.Generator().manual_seed(0), eval_every=20, progress=False
+        )
+        return model, history
+
+    model, history = run()
+    assert len(history.step_loss) == 60 and history.metric("step") == [20.0, 40.0, 60.0]
+    assert history.step_loss[0] > 1.0 and history.metric("train_loss")[-1] < 0.1
+    assert run()[1].step_loss == history.step_loss
+    assert model.generate(torch.tensor([[0]]), 6, temperature=0).tolist() == [[0, 1, 2, 3, 0, 1, 2]]

@@ -2,7 +2,7 @@
 
 ``CharRNN`` maps ids ``[B, T]`` to next-character logits ``[B, T, V]``: an embedding, a stack of recurrent layers
 and a linear read-out. ``sequence_loss`` is the mean cross-entropy in nats per character over non-padding
-targets; ``sample`` generates text one character at a time with temperature and top-k.
+targets; ``sample`` generates text one character at a time with temperature, top-k and top-p.
 """
 
 from __future__ import annotations
@@ -87,22 +87,34 @@ def evaluate_nll(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: 
     return total / count
 
 
-def next_token_distribution(logits: Tensor, temperature: float = 1.0, top_k: int | None = None) -> Tensor:
-    """Probabilities ``[B, V]`` from logits ``[B, V]``: divide by ``temperature``, keep the ``top_k`` largest.
+def next_token_distribution(
+    logits: Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> Tensor:
+    """Probabilities ``[B, V]`` from logits ``[B, V]``.
 
-    Temperature 0 puts all mass on the arg-max (greedy decoding).
+    Divide by ``temperature`` (0 puts all mass on the arg-max: greedy decoding), keep the ``top_k`` largest, then keep
+    the smallest set of most likely tokens whose probability reaches ``top_p`` (nucleus sampling), and renormalise.
     """
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if top_k is not None and not 1 <= top_k <= logits.shape[-1]:
         raise ValueError(f"top_k must be between 1 and {logits.shape[-1]}, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     if temperature == 0:
         return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)
     logits = logits / temperature
     if top_k is not None:
         kth_largest = logits.topk(top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth_largest, float("-inf"))
-    return logits.softmax(dim=-1)
+    probs = logits.softmax(dim=-1)
+    if top_p is not None:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs  # probability of the tokens more likely than this one
+        sorted_probs = sorted_probs.masked_fill(mass_before >= top_p, 0.0)  # the most likely token always stays
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+        probs = probs / probs.sum(dim=-1, keepdim=True)
+    return probs
 
 
 @torch.no_grad()
@@ -114,6 +126,7 @@ def sample(
     prefix: str = "",
     temperature: float = 1.0,
     top_k: int | None = None,
+    top_p: float | None = None,
     max_length: int = 30,
     generator: torch.Generator | None = None,
 ) -> list[str]:
@@ -135,7 +148,7 @@ def sample(
         names = [list(prefix_ids) for _ in range(n)]
         finished = torch.zeros(n, dtype=torch.bool)
         for _ in range(max_length - len(prefix_ids)):
-            probs = next_token_distribution(logits[:, -1].float().cpu(), temperature, top_k)
+            probs = next_token_distribution(logits[:, -1].float().cpu(), temperature, top_k, top_p)
             next_ids = torch.multinomial(probs, 1, generator=generator).squeeze(1)
             for row in (~finished).nonzero().flatten().tolist():
                 if next_ids[row] == 0:

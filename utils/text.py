@@ -1,8 +1,9 @@
-"""Text as tensors for character-level models: a vocabulary with an end token, a seeded split, and batching.
+"""Text as tensors for character-level models: vocabularies, a seeded split of names, and batching.
 
 Names are modelled as sequences of characters followed by an end token ``"."``; the same token starts every
 sequence, so a model learns both how names begin and when they stop (makemore's convention). Losses are reported
-in nats per character, counting the end token as a character.
+in nats per character, counting the end token as a character. Running text (Tiny Shakespeare) is one long stream
+of ids: ``random_windows`` cuts training batches out of it and ``text_windows`` tiles it for evaluation.
 """
 
 from __future__ import annotations
@@ -18,14 +19,24 @@ IGNORE_INDEX = -1  # target value of padding positions, skipped by the loss
 
 
 class CharVocab:
-    """A mapping between characters and integer ids; id 0 is the end token ``"."``."""
+    """A mapping between characters and integer ids.
 
-    def __init__(self, chars: Iterable[str]):
-        chars = sorted(set(chars) - {END})
+    For names (``end=END``, the default) id 0 is the end token ``"."`` and the other characters follow in sorted
+    order; for running text (``end=None``, see ``of_text``) the ids are the sorted characters, as in nanoGPT.
+    """
+
+    def __init__(self, chars: Iterable[str], end: str | None = END):
+        chars = sorted(set(chars) - {end})
         if any(len(c) != 1 for c in chars):
             raise ValueError("a CharVocab holds single characters")
-        self.itos: list[str] = [END, *chars]
+        self.end = end
+        self.itos: list[str] = [end, *chars] if end is not None else chars
         self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.itos)}
+
+    @classmethod
+    def of_text(cls, text: str) -> CharVocab:
+        """The sorted set of the characters of ``text``, without an end token (nanoGPT's character vocabulary)."""
+        return cls(text, end=None)
 
     @classmethod
     def from_texts(cls, texts: Iterable[str]) -> CharVocab:
@@ -39,13 +50,13 @@ class CharVocab:
         """``"emma"`` -> ids ``[4]`` (int64); a character outside the vocabulary is a ``ValueError``."""
         unknown = sorted({c for c in text if c not in self.stoi})
         if unknown:
-            raise ValueError(
-                f"characters {unknown} are not in the vocabulary; allowed: {''.join(self.itos[1:])!r} (and {END!r})"
-            )
+            allowed = "".join(c for c in self.itos if c != self.end)
+            end = f" (and {self.end!r})" if self.end is not None else ""
+            raise ValueError(f"characters {unknown} are not in the vocabulary; allowed: {allowed!r}{end}")
         return torch.tensor([self.stoi[c] for c in text], dtype=torch.long)
 
     def decode(self, ids: Iterable[int] | Tensor) -> str:
-        """Ids -> text; the end token is kept as ``"."``."""
+        """Ids -> text; the end token (if any) is kept as ``"."``."""
         ids = ids.tolist() if isinstance(ids, Tensor) else list(ids)
         if any(not 0 <= i < len(self.itos) for i in ids):
             raise ValueError(f"ids must lie in 0..{len(self.itos) - 1}")
@@ -101,3 +112,55 @@ def context_windows(names: Sequence[str], vocab: CharVocab, block_size: int) -> 
             targets.append(i)
             context = [*context[1:], i]
     return torch.tensor(contexts, dtype=torch.long), torch.tensor(targets, dtype=torch.long)
+
+
+def text_windows(ids: Tensor, block_size: int) -> tuple[Tensor, Tensor]:
+    """Consecutive, non-overlapping windows of a token stream ``ids`` ``[N]``, for evaluating a language model.
+
+    Returns inputs and targets ``[N // block_size, block_size]`` (targets shifted one token ahead); tokens that do not
+    fill a last window are dropped. Averaged over all windows, the loss weighs every context length from 1 to
+    ``block_size`` equally, as nanoGPT's ``estimate_loss`` does in expectation.
+    """
+    if ids.dim() != 1:
+        raise ValueError(f"expected a token stream [N], got shape {tuple(ids.shape)}")
+    if block_size < 1:
+        raise ValueError(f"block_size must be at least 1, got {block_size}")
+    n = (len(ids) - 1) // block_size
+    if n == 0:
+        raise ValueError(f"a stream of {len(ids)} tokens holds no window of {block_size} + 1")
+    x = ids[: n * block_size].view(n, block_size)
+    y = ids[1 : n * block_size + 1].view(n, block_size)
+    return x, y
+
+
+def random_windows(
+    ids: Tensor, block_size: int, batch_size: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """A training batch from a token stream ``ids`` ``[N]``: windows at random offsets (nanoGPT's ``get_batch``).
+
+    Returns inputs and targets ``[batch_size, block_size]`` on ``ids``'s device; ``generator`` is a CPU generator.
+    """
+    if ids.dim() != 1:
+        raise ValueError(f"expected a token stream [N], got shape {tuple(ids.shape)}")
+    if not 1 <= block_size < len(ids):
+        raise ValueError(f"block_size must be between 1 and {len(ids) - 1} for {len(ids)} tokens, got {block_size}")
+    starts = torch.randint(len(ids) - block_size, (batch_size,), generator=generator)
+    offsets = starts[:, None] + torch.arange(block_size + 1)  # [B, T + 1]
+    window = ids[offsets.to(ids.device)]
+    return window[:, :-1], window[:, 1:]
+
+
+def shakespeare_characters(train_fraction: float = 0.9) -> tuple[CharVocab, Tensor, Tensor]:
+    """Tiny Shakespeare as nanoGPT's ``shakespeare_char`` prepares it: ``(vocab, train_ids [N_train], val_ids [N_val])``.
+
+    The vocabulary is the sorted set of the text's 65 characters; the first 90% of the text trains, the rest validates.
+    """
+    from utils.data import load_tiny_shakespeare
+
+    if not 0 < train_fraction < 1:
+        raise ValueError(f"train_fraction must be between 0 and 1, got {train_fraction}")
+    text = load_tiny_shakespeare()
+    vocab = CharVocab.of_text(text)
+    ids = vocab.encode(text)
+    n_train = int(train_fraction * len(ids))
+    return vocab, ids[:n_train], ids[n_train:]
