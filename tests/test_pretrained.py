@@ -77,3 +77,45 @@ def test_vae_encodes_decodes_and_samples_digits():
     decoded = vae.decode(mean)
     assert decoded.shape == (8, 1, 28, 28)
     assert (decoded - samples).abs().mean() < 0.2  # encoding and decoding its own samples roughly returns them
+
+
+def test_gpt_shakespeare_continues_a_prompt_with_the_shakespeare_vocabulary():
+    from utils.text import shakespeare_characters
+
+    vocab = shakespeare_characters()[0]
+    model = pretrained.load("gpt-shakespeare")
+    assert model.config.vocab_size == len(vocab) and model.config.block_size == 256
+    prompt = vocab.encode("ROMEO:\n")[None]
+    out = model.generate(prompt, 60, temperature=0)
+    assert out.shape == (1, 67) and torch.equal(out[:, :7], prompt)
+    assert torch.equal(out, model.generate(prompt, 60, temperature=0, use_cache=False))
+    words = vocab.decode(out[0, 7:]).split()
+    assert (
+        sum(
+            word.strip(",.;:!?'").lower()
+            in {
+                "the",
+                "and",
+                "to",
+                "of",
+                "i",
+                "you",
+                "my",
+                "a",
+                "that",
+                "in",
+                "is",
+                "not",
+                "with",
+                "me",
+                "be",
+                "your",
+                "his",
+                "it",
+                "this",
+                "for",
+            }
+            for word in words
+        )
+        >= 1
+    )  # it writes English, not noise

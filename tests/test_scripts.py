@@ -5,6 +5,7 @@ import json
 import sys
 
 import pytest
+import torch
 
 from utils.paths import REPO_ROOT
 
@@ -105,3 +106,29 @@ def test_gan_recipe_row_reports_steps_and_scores():
     raw_ratio, ratio, entropy, confidence = map(float, cells[3:])
     assert raw_ratio > 0.1 and ratio > 0.1  # four steps from scratch are far from digits
     assert 0 <= entropy <= 2.31 and 0.1 <= confidence <= 1
+
+
+gpt_recipes = load_script("gpt_recipes")
+
+
+def test_gpt_recipes_rejects_unknown_recipes(capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["gpt_recipes.py", "--recipes", "chapter,magic"])
+    with pytest.raises(SystemExit):
+        gpt_recipes.main()
+    assert "unknown recipe(s) magic" in capsys.readouterr().err
+
+
+def test_gpt_recipe_row_reports_steps_time_and_validation_loss():
+    stream = torch.arange(8).repeat(40)
+    recipe = gpt_recipes.Recipe(
+        "tiny",
+        {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 8},
+        {"block_size": 8, "batch_size": 4, "steps": 30, "warmup_steps": 3},
+    )
+    row = gpt_recipes.run(recipe, stream[:240], stream[240:], vocab_size=8)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[0] == "tiny" and cells[1] == "30 × 4" and cells[2].endswith(" s")
+    assert 0 < float(cells[3]) < 2.08  # below a uniform guess over 8 tokens (ln 8): it learned something
+    mismatched = gpt_recipes.Recipe("bad", {"block_size": 8, "n_embd": 16}, {"block_size": 16})
+    with pytest.raises(ValueError, match="training windows of 16 for a model of block_size 8"):
+        gpt_recipes.run(mismatched, stream, stream, vocab_size=8)

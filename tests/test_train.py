@@ -337,3 +337,11 @@ def test_train_on_stream_learns_a_periodic_text_reproducibly():
     assert history.step_loss[0] > 1.0 and history.metric("train_loss")[-1] < 0.1
     assert run()[1].step_loss == history.step_loss
     assert model.generate(torch.tensor([[0]]), 6, temperature=0).tolist() == [[0, 1, 2, 3, 0, 1, 2]]
+
+
+def test_train_on_stream_refuses_windows_shorter_than_the_model_context():
+    from utils.gpt import GPT, GPTConfig, lm_loss
+
+    model = GPT(GPTConfig(vocab_size=4, block_size=16, n_layer=1, n_head=2, n_embd=16))
+    with pytest.raises(ValueError, match=r"windows of 8 tokens for a model with block_size 16: positions 8\.\."):
+        train_on_stream(model, lm_loss, torch.arange(4).repeat(50), StreamTrainConfig(block_size=8, steps=2))

@@ -29,7 +29,7 @@ class GPTConfig:
     """Sizes of a GPT. The defaults are the course's CPU model for Tiny Shakespeare characters."""
 
     vocab_size: int = 65
-    block_size: int = 128  # the longest context the model sees
+    block_size: int = 64  # the longest context the model sees
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 96

@@ -19,6 +19,7 @@ from utils.checkpoint import load_checkpoint
 from utils.cnn import CNN, CNNConfig
 from utils.download import verify_checksum
 from utils.gan import GANConfig, Generator
+from utils.gpt import GPT, GPTConfig
 from utils.vae import VAE, VAEConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -163,5 +164,35 @@ register(
         target=93.5,
         higher_is_better=False,
         measure=_vae_test_negative_elbo,
+    )
+)
+
+
+SHIPPED_CONFIG = GPTConfig(vocab_size=65, block_size=256, n_layer=4, n_head=4, n_embd=128)  # chapter 06's, larger
+
+
+def _gpt_validation_loss(model: nn.Module) -> float:
+    """Mean loss (nats per character) on the whole Tiny Shakespeare validation text, in windows of the context."""
+    from utils.gpt import evaluate_lm
+    from utils.text import shakespeare_characters, text_windows
+
+    _, _, val_ids = shakespeare_characters()
+    return evaluate_lm(model, *text_windows(val_ids, model.config.block_size))
+
+
+register(
+    Pretrained(
+        name="gpt-shakespeare",
+        description="character-level GPT for Tiny Shakespeare (chapter 06's recipe; 4 layers, width 128, context 256); "
+        "its vocabulary is utils.text.shakespeare_characters()[0]; generate(idx, n) continues a prompt",
+        build=lambda: GPT(SHIPPED_CONFIG),
+        filename="gpt_shakespeare.pt",
+        sha256="3024246ffb656985707cebf859984a5ec6f88b386f3286871676cd5a19131f39",
+        size=1701060,
+        trained_by="python scripts/train_gpt.py",
+        metric="loss on the Tiny Shakespeare validation text (nats per character)",
+        target=1.53,
+        higher_is_better=False,
+        measure=_gpt_validation_loss,
     )
 )

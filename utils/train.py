@@ -270,7 +270,7 @@ class StreamTrainConfig:
     batch_size: int = 32  # windows per step
     steps: int = 2600
     max_lr: float = 6e-3
-    embedding_lr_multiplier: float = 5.0
+    embedding_lr_multiplier: float = 10.0
     weight_decay: float = 0.1
     warmup_steps: int = 100
     schedule: str = "wsd"  # "wsd": warm-up, stable, linear decay to 0; "cosine": warm-up, cosine to min_lr_fraction
@@ -303,8 +303,15 @@ def train_on_stream(
 
     Each step minimises ``loss_fn(model, x, y)`` on ``config.batch_size`` windows ``x``, ``y`` ``[B, block_size]``
     (``utils.text.random_windows``, seeded by the CPU ``generator``), with ``adamw`` and ``stream_scheduler``;
-    ``eval_every`` and ``eval_fn`` are as in ``train_steps``.
+    ``eval_every`` and ``eval_fn`` are as in ``train_steps``. A model with a ``config.block_size`` (a GPT) must be
+    trained on windows of that length: shorter ones would leave its last position embeddings untrained.
     """
+    context = getattr(getattr(model, "config", None), "block_size", None)
+    if context is not None and context != config.block_size:
+        raise ValueError(
+            f"training windows of {config.block_size} tokens for a model with block_size {context}: positions "
+            f"{min(context, config.block_size)}.. would never be trained; make the two equal"
+        )
     optimizer = adamw(model, config.max_lr, config.weight_decay, embedding_lr_multiplier=config.embedding_lr_multiplier)
     scheduler = stream_scheduler(optimizer, config)
     return train_steps(
