@@ -262,14 +262,23 @@ def test_train_steps_is_reproducible_and_checks_its_arguments():
         )
 
 
-def test_cosine_with_warmup_rises_linearly_then_decays_to_the_floor():
-    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=2.0)
-    scheduler = cosine_with_warmup(optimizer, warmup_steps=4, total_steps=14, min_lr_fraction=0.1)
+def learning_rates(make_scheduler, steps: int, lr: float = 1.0) -> list[float]:
+    """The learning rate of each of ``steps`` optimisation steps under ``make_scheduler(optimizer)``."""
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+    scheduler = make_scheduler(optimizer)
     lrs = []
-    for _ in range(16):
+    for _ in range(steps):
         lrs.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step()
+    return lrs
+
+
+def test_cosine_with_warmup_rises_linearly_then_decays_to_the_floor():
+    lrs = learning_rates(
+        lambda opt: cosine_with_warmup(opt, warmup_steps=4, total_steps=14, min_lr_fraction=0.1), 16, 2.0
+    )
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=2.0)
     assert lrs[:4] == pytest.approx([0.5, 1.0, 1.5, 2.0])
     assert lrs[4] == pytest.approx(2.0) and lrs[9] == pytest.approx(0.2 + 1.8 * 0.5)  # half-way down the cosine
     assert lrs[14] == pytest.approx(0.2) and lrs[15] == pytest.approx(0.2)
@@ -294,13 +303,8 @@ def test_adamw_decays_matrices_only_and_can_speed_up_embeddings():
 
 
 def test_warmup_stable_decay_holds_then_falls_linearly_to_zero():
+    lrs = learning_rates(lambda opt: warmup_stable_decay(opt, warmup_steps=2, total_steps=10, decay_fraction=0.4), 11)
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
-    scheduler = warmup_stable_decay(optimizer, warmup_steps=2, total_steps=10, decay_fraction=0.4)
-    lrs = []
-    for _ in range(11):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
     assert lrs == pytest.approx([0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0])
     with pytest.raises(ValueError, match=r"decay_fraction must be in \(0, 1\]"):
         warmup_stable_decay(optimizer, warmup_steps=1, total_steps=10, decay_fraction=0.0)
