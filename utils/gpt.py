@@ -74,11 +74,16 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(config.n_embd, config.n_embd)
         self.resid_dropout = nn.Dropout(config.dropout)
 
+    def heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys and values of every head: ``x`` ``[B, T, C]`` -> three ``[B, n_head, T, C // n_head]``."""
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        return tuple(t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+
     def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
         """``x`` ``[B, T, C]`` -> ``[B, T, C]``; with a ``cache``, ``x`` continues the cached tokens."""
         B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # [B, nh, T, hs]
+        q, k, v = self.heads(x)
         past = 0
         if cache is not None:
             past = cache.length
@@ -170,11 +175,15 @@ class GPT(nn.Module):
         if idx.numel() and (idx.min() < 0 or idx.max() >= self.config.vocab_size):
             raise ValueError(f"token ids must lie in 0..{self.config.vocab_size - 1}")
 
+    def embed(self, idx: Tensor, past: int = 0) -> Tensor:
+        """Token plus position embeddings ``[B, T, C]`` of ids ``idx`` ``[B, T]`` at positions ``past .. past + T - 1``."""
+        positions = torch.arange(past, past + idx.shape[1], device=idx.device)
+        return self.token_embedding(idx) + self.position_embedding(positions)
+
     def _logits(self, idx: Tensor, cache: KVCache | None) -> Tensor:
         """``forward`` without the input checks, for ids already known to be valid (inside ``generate``)."""
         past = cache.length if cache is not None else 0
-        positions = torch.arange(past, past + idx.shape[1], device=idx.device)
-        x = self.dropout(self.token_embedding(idx) + self.position_embedding(positions))  # [B, T, C]
+        x = self.dropout(self.embed(idx, past))
         for block in self.blocks:
             x = block(x, cache)
         if cache is not None:
@@ -252,12 +261,10 @@ def attention_maps(model: GPT, idx: Tensor) -> Tensor:
     model.eval()
     try:
         T = idx.shape[1]
-        x = model.token_embedding(idx) + model.position_embedding(torch.arange(T, device=idx.device))
+        x = model.embed(idx)
         maps = []
         for block in model.blocks:
-            attn = block.attn
-            q, k, _ = attn.qkv(block.ln_1(x)).split(x.shape[-1], dim=2)
-            q, k = (t.view(1, T, attn.n_head, -1).transpose(1, 2) for t in (q, k))  # [1, nh, T, hs]
+            q, k, _ = block.attn.heads(block.ln_1(x))  # [1, nh, T, hs]
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
             causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
             maps.append(scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)[0])
