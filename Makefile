@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root (e.g. in a Docker container) unless told to.
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test benchmark strip clean
+.PHONY: setup lab test benchmark strip student grade clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,15 @@ benchmark: setup
 
 strip:
 	$(PYTHON) scripts/strip_notebooks.py chapters/*.ipynb
+
+# Classroom (docs/teaching.md): `make student` rewrites student/ from the chapters;
+# `make grade NB="submissions/*.ipynb"` grades submitted notebooks (reports beside each, or OUT=folder).
+student: setup
+	$(BIN)/python -m classroom.release
+
+grade: setup
+	@test -n "$(NB)" || (echo 'usage: make grade NB="submissions/*.ipynb" [OUT=grades] [TIMEOUT=900]' && exit 2)
+	$(BIN)/python -m classroom.grade $(NB) $(if $(OUT),--out $(OUT)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,227 @@
+"""The autograder (python -m classroom.grade): scores, reports, and submissions that raise, hang, die or lose cells.
+
+The fast tests grade a two-exercise notebook built here; the tests marked `grading` execute real chapters
+(about 18 minutes in all on a 2-core CPU): every student version scores zero and fails only inside its exercise
+cells, chapter 01 with its solutions scores full marks, and with one exercise solved scores exactly that exercise.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from classroom.cells import autograded_metadata, find_exercises, solution_metadata
+from classroom.grade import GradingError, grade, main
+from classroom.release import CHAPTERS_DIR, STUDENT_DIR, chapter_paths, student_version
+
+SOLVED_DOUBLE = "def double(v):\n    ### BEGIN SOLUTION\n    return 2 * v\n    ### END SOLUTION"
+SOLVED_SQUARE = "def square(v):\n    ### BEGIN SOLUTION\n    return v * v\n    ### END SOLUTION"
+
+
+def source_notebook() -> nbformat.NotebookNode:
+    """A tiny chapter: a setup cell, then two exercises (2 and 3 points), each with hidden tests."""
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    return nbformat.v4.new_notebook(
+        cells=[
+            md("# Tiny chapter\n\nLearning goals: doubling and squaring."),
+            code("offset = 0"),
+            md("### Exercise 1 · Doubling (2 points)"),
+            code(SOLVED_DOUBLE, metadata={"nbgrader": solution_metadata("double_solution")}),
+            code("assert double(2) == 4\n### BEGIN HIDDEN TESTS\nassert double(-3) == -6\n### END HIDDEN TESTS",
+                 metadata={"nbgrader": autograded_metadata("double_tests", 2)}),
+            md("### Exercise 2 · Squaring (3 points)"),
+            code(SOLVED_SQUARE, metadata={"nbgrader": solution_metadata("square_solution")}),
+            code("assert square(3) == 9\n### BEGIN HIDDEN TESTS\nassert square(-2) == 4\n### END HIDDEN TESTS",
+                 metadata={"nbgrader": autograded_metadata("square_tests", 3)}),
+            code("print('done', offset)"),
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> dict:
+    """Paths of the tiny chapter (with solutions) and of a fresh student version of it."""
+    source = source_notebook()
+    source_path = tmp_path / "source.ipynb"
+    nbformat.write(source, source_path)
+    student_path = tmp_path / "student.ipynb"
+    nbformat.write(student_version(source, "source.ipynb"), student_path)
+    return {"source": source_path, "student": student_path, "dir": tmp_path}
+
+
+def edited(path: Path, change) -> Path:
+    """A copy of the notebook at ``path`` after ``change(notebook)``."""
+    nb = nbformat.read(path, as_version=4)
+    change(nb)
+    out = path.with_name(f"edited-{path.name}")
+    nbformat.write(nb, out)
+    return out
+
+
+def cell_with(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def statuses(report) -> list[tuple[str, float]]:
+    return [(e.status, e.points) for e in report.exercises]
+
+
+def test_the_solution_scores_full_marks(tiny):
+    report = grade(tiny["source"], tiny["source"], timeout=60)
+    assert statuses(report) == [("passed", 2), ("passed", 3)]
+    assert (report.score, report.max_score) == (5, 5) and report.problems == []
+
+
+def test_a_fresh_student_version_scores_zero_and_says_why(tiny):
+    report = grade(tiny["student"], tiny["source"], timeout=60)
+    assert statuses(report) == [("failed", 0), ("failed", 0)]
+    assert all("NotImplementedError" in e.detail for e in report.exercises)
+    assert report.score == 0 and report.problems == [], "cells outside the exercises still run"
+
+
+def test_one_solved_exercise_scores_exactly_its_points(tiny):
+    path = edited(tiny["student"], lambda nb: setattr(cell_with(nb, "square_solution"), "source",
+                                                       "def square(v):\n    return v ** 2"))
+    report = grade(path, tiny["source"], timeout=60)
+    assert statuses(report) == [("failed", 0), ("passed", 3)] and report.score == 3
+
+
+def test_hidden_tests_catch_an_answer_fitted_to_the_visible_ones(tiny):
+    path = edited(tiny["student"], lambda nb: setattr(cell_with(nb, "double_solution"), "source",
+                                                       "def double(v):\n    return 4"))
+    report = grade(path, tiny["source"], timeout=60)
+    assert statuses(report)[0] == ("failed", 0) and "AssertionError" in report.exercises[0].detail
+
+
+def test_an_edited_test_cell_is_replaced_by_the_original(tiny):
+    def cheat(nb):
+        cell_with(nb, "double_solution").source = "def double(v):\n    return 0"
+        cell_with(nb, "double_tests").source = "pass"
+
+    report = grade(edited(tiny["student"], cheat), tiny["source"], timeout=60)
+    assert statuses(report)[0] == ("failed", 0)
+    assert any("test cell was edited" in p for p in report.problems)
+
+
+def test_a_deleted_test_cell_is_restored_and_still_graded(tiny):
+    def delete_tests(nb):
+        nb.cells.remove(cell_with(nb, "double_tests"))
+        cell_with(nb, "double_solution").source = SOLVED_DOUBLE
+
+    report = grade(edited(tiny["student"], delete_tests), tiny["source"], timeout=60)
+    assert statuses(report) == [("passed", 2), ("failed", 0)]
+    assert any("test cell was deleted" in p for p in report.problems)
+
+
+def test_a_deleted_solution_cell_scores_zero_with_a_reason(tiny):
+    def delete_solution_and_setup(nb):
+        nb.cells.remove(cell_with(nb, "double_solution"))
+        del nb.cells[1]  # the setup cell: the last cell then fails on `offset`
+
+    report = grade(edited(tiny["source"], delete_solution_and_setup), tiny["source"], timeout=60)
+    assert statuses(report) == [("solution cell missing", 0), ("passed", 3)]
+    assert any("1 code cell(s) of the chapter are missing" in p for p in report.problems)
+    assert any("not an exercise" in p and "NameError" in p for p in report.problems)
+
+
+def test_a_hanging_cell_is_stopped_and_the_rest_still_runs(tiny):
+    path = edited(tiny["source"], lambda nb: setattr(cell_with(nb, "double_solution"), "source",
+                                                      "import time\n\ndef double(v):\n    time.sleep(60)\n    return 2 * v"))
+    report = grade(path, tiny["source"], timeout=3)
+    assert statuses(report) == [("timed out", 0), ("passed", 3)]
+    assert "3 s limit" in report.exercises[0].detail
+    assert report.seconds < 45
+
+
+def test_a_dead_kernel_is_reported_and_later_exercises_are_not_run(tiny):
+    path = edited(tiny["source"], lambda nb: setattr(cell_with(nb, "double_solution"), "source",
+                                                      "import os\nos._exit(1)"))
+    report = grade(path, tiny["source"], timeout=30)
+    assert [e.points for e in report.exercises] == [0, 0]
+    assert report.exercises[1].status == "not run"
+    assert any("execution stopped early" in p for p in report.problems)
+
+
+def test_an_unreadable_notebook_is_reported_not_crashed_on(tiny):
+    broken = tiny["dir"] / "broken.ipynb"
+    broken.write_text("{ this is not json")
+    report = grade(broken, tiny["source"], timeout=30)
+    assert report.score == 0 and report.max_score == 5
+    assert all(e.status == "not run" for e in report.exercises)
+    assert any("could not read the notebook" in p for p in report.problems)
+
+
+def test_the_chapter_is_found_from_the_metadata_or_the_file_name(tmp_path):
+    renamed = tmp_path / "alice-submission.ipynb"
+    renamed.write_text((STUDENT_DIR / "01_feedforward.ipynb").read_text(encoding="utf-8"))
+    from classroom.grade import find_source
+
+    assert find_source(renamed, nbformat.read(renamed, as_version=4)) == CHAPTERS_DIR / "01_feedforward.ipynb"
+    assert find_source(tmp_path / "02_cnn_bob.ipynb", None) == CHAPTERS_DIR / "02_cnn.ipynb"
+    with pytest.raises(GradingError, match="pass --source"):
+        find_source(tmp_path / "homework.ipynb", None)
+
+
+def test_main_prints_and_writes_json_and_a_table(tiny, tmp_path, capsys):
+    out = tmp_path / "grades"
+    assert main([str(tiny["student"]), "--source", str(tiny["source"]), "--out", str(out), "--timeout", "60"]) == 0
+    printed = capsys.readouterr().out
+    assert "Exercise 1 · Doubling" in printed and "total" in printed and "0 / 5" in printed
+    record = json.loads((out / "student.grade.json").read_text())
+    assert record["score"] == 0 and record["max_score"] == 5
+    assert [e["grade_id"] for e in record["exercises"]] == ["double_tests", "square_tests"]
+    assert "0 / 5" in (out / "student.grade.txt").read_text()
+
+
+def test_main_refuses_what_it_cannot_grade(tmp_path, capsys):
+    homework = tmp_path / "homework.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), homework)
+    assert main([str(homework)]) == 2
+    assert "cannot tell which chapter" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(homework), "--timeout", "0"])
+
+
+# --- real chapters (slow) ----------------------------------------------------------------------------------
+
+CHAPTERS = chapter_paths()
+
+
+@pytest.mark.grading
+@pytest.mark.parametrize("chapter", CHAPTERS[1:], ids=[p.stem for p in CHAPTERS[1:]])
+def test_a_student_version_scores_zero_and_fails_only_in_exercise_cells(chapter):
+    """Chapter 01's student version runs below, with one exercise solved (one run of each chapter saves time)."""
+    report = grade(STUDENT_DIR / chapter.name)
+    assert report.source == f"chapters/{chapter.name}"
+    assert report.score == 0 and report.max_score > 0
+    assert all(e.status == "failed" and "NotImplementedError" in e.detail for e in report.exercises), report.table()
+    assert report.problems == [], f"cells outside the exercises must run:\n{report.table()}"
+
+
+@pytest.mark.grading
+def test_chapter_01_with_its_solutions_scores_full_marks():
+    report = grade(CHAPTERS_DIR / "01_feedforward.ipynb")
+    assert report.score == report.max_score == 10, report.table()
+    assert report.problems == []
+
+
+@pytest.mark.grading
+def test_chapter_01_with_only_exercise_2_solved_scores_exactly_exercise_2(tmp_path):
+    chapter = nbformat.read(CHAPTERS_DIR / "01_feedforward.ipynb", as_version=4)
+    second = find_exercises(chapter.cells)[1]
+    solution = cell_with(chapter, second.solution_id).source
+    answer = "\n".join(line for line in solution.splitlines() if "### " not in line)  # as a student would write it
+    student = nbformat.read(STUDENT_DIR / "01_feedforward.ipynb", as_version=4)
+    cell_with(student, second.solution_id).source = answer
+    path = tmp_path / "01_feedforward-one-solved.ipynb"
+    nbformat.write(student, path)
+    report = grade(path)
+    assert [e.points for e in report.exercises] == [0, second.points, 0], report.table()
+    assert report.score == second.points
+    assert report.problems == [], f"cells outside the exercises must run:\n{report.table()}"
+    assert [e.status for e in report.exercises] == ["failed", "passed", "failed"]
+    assert all("NotImplementedError" in report.exercises[i].detail for i in (0, 2))
