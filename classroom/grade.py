@@ -145,14 +145,15 @@ def prepare(submitted: nbformat.NotebookNode, source: nbformat.NotebookNode, exe
         if submitted_test is None:
             restored = nbformat.v4.new_code_cell(original.source, metadata=copy.deepcopy(original.metadata))
             anchor = cells_by_id.get(exercise.solution_id)
-            position = nb.cells.index(anchor) + 1 if anchor is not None else len(nb.cells)
+            position = _position(nb.cells, anchor) + 1 if anchor is not None else len(nb.cells)
             nb.cells.insert(position, restored)
             problems.append(f"{exercise.title}: the test cell was deleted; the original was restored and run")
             continue
-        if submitted_test.source.strip() not in (original.source.strip(), remove_hidden_tests(original.source).strip()):
+        if submitted_test.cell_type != "code" or submitted_test.source.strip() not in (
+                original.source.strip(), remove_hidden_tests(original.source).strip()):
             problems.append(f"{exercise.title}: the test cell was edited; the original was run instead")
-        submitted_test.source = original.source
-        submitted_test.cell_type = "code"
+        restored = nbformat.v4.new_code_cell(original.source, metadata=copy.deepcopy(original.metadata))
+        nb.cells[_position(nb.cells, submitted_test)] = restored
     present = {c.get("id") for c in nb.cells}
     missing = [c.get("id") for c in source.cells if c.cell_type == "code" and not is_test_cell(c)
                and not is_solution_cell(c) and c.get("id") not in present]
@@ -160,6 +161,11 @@ def prepare(submitted: nbformat.NotebookNode, source: nbformat.NotebookNode, exe
         problems.append(f"{len(missing)} code cell(s) of the chapter are missing from the submission "
                         f"(ids {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); later cells may fail")
     return nb, unscorable, problems
+
+
+def _position(cells: list, cell: dict) -> int:
+    """Index of this very cell (not of an equal one: a submission may hold duplicated cells)."""
+    return next(i for i, c in enumerate(cells) if c is cell)
 
 
 @contextlib.contextmanager
@@ -181,13 +187,14 @@ def execute(nb: nbformat.NotebookNode, timeout: float, kernel_name: str = "pytho
     is interrupted). Returns a problem in words if execution stopped early (e.g. the kernel died), else None."""
     from nbclient import NotebookClient
 
-    with tempfile.TemporaryDirectory(prefix="grade-") as workdir, _environment(COURSE_RUNS_DIR=workdir,
-                                                                                MPLBACKEND="Agg"):
+    # The kernel starts in an empty folder and records results there, not in the course's runs/.
+    with tempfile.TemporaryDirectory(prefix="grade-") as workdir, _environment(COURSE_RUNS_DIR=workdir):
         client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=True,
                                 interrupt_on_timeout=True, resources={"metadata": {"path": workdir}})
         try:
             client.execute()
-        except Exception as err:  # DeadKernelError, a timeout the interrupt could not end, a broken kernel spec
+        # DeadKernelError, a timeout that the interrupt could not end, a broken kernel spec: report, never crash.
+        except Exception as err:  # noqa: BLE001
             first_line = (str(err).strip().splitlines() or [""])[0][:200]
             return f"execution stopped early: {type(err).__name__}: {first_line}"
     return None
@@ -199,7 +206,7 @@ def grade(submission: Path, source_path: Path | None = None, timeout: float = DE
     problems: list[str] = []
     try:
         submitted = nbformat.read(submission, as_version=4)
-    except Exception as err:  # missing file, not JSON, not a notebook
+    except Exception as err:  # noqa: BLE001  a missing file, not JSON, not a notebook
         submitted = None
         problems.append(f"could not read the notebook: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
     source_path = source_path or find_source(submission, submitted)

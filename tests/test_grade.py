@@ -107,6 +107,16 @@ def test_an_edited_test_cell_is_replaced_by_the_original(tiny):
     assert any("test cell was edited" in p for p in report.problems)
 
 
+def test_a_test_cell_turned_into_markdown_is_run_as_code(tiny):
+    def to_markdown(nb):
+        cell = cell_with(nb, "square_tests")
+        nb.cells[nb.cells.index(cell)] = nbformat.v4.new_markdown_cell(cell.source, metadata=cell.metadata)
+
+    report = grade(edited(tiny["source"], to_markdown), tiny["source"], timeout=60)
+    assert statuses(report) == [("passed", 2), ("passed", 3)]
+    assert any("Exercise 2 · Squaring: the test cell was edited" in p for p in report.problems)
+
+
 def test_a_deleted_test_cell_is_restored_and_still_graded(tiny):
     def delete_tests(nb):
         nb.cells.remove(cell_with(nb, "double_tests"))
@@ -129,8 +139,8 @@ def test_a_deleted_solution_cell_scores_zero_with_a_reason(tiny):
 
 
 def test_a_hanging_cell_is_stopped_and_the_rest_still_runs(tiny):
-    path = edited(tiny["source"], lambda nb: setattr(cell_with(nb, "double_solution"), "source",
-                                                      "import time\n\ndef double(v):\n    time.sleep(60)\n    return 2 * v"))
+    hangs = "import time\n\ndef double(v):\n    time.sleep(60)\n    return 2 * v"
+    path = edited(tiny["source"], lambda nb: setattr(cell_with(nb, "double_solution"), "source", hangs))
     report = grade(path, tiny["source"], timeout=3)
     assert statuses(report) == [("timed out", 0), ("passed", 3)]
     assert "3 s limit" in report.exercises[0].detail
