@@ -25,8 +25,8 @@ CHAPTERS = REPO_ROOT / "chapters"
 README_START, README_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 
 
-def run_notebook(path: Path, runs: Path, timeout: int) -> tuple[float, str | None]:
-    """Execute one notebook; return (seconds, error message or None)."""
+def run_notebook(path: Path, runs: Path, timeout: int) -> tuple[float, float, str | None]:
+    """Execute one notebook; return (seconds, seconds spent in its graded exercise cells, error message or None)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -40,7 +40,21 @@ def run_notebook(path: Path, runs: Path, timeout: int) -> tuple[float, str | Non
         error = None
     except CellExecutionError as err:
         error = str(err).strip().splitlines()[-1][:200]
-    return time.perf_counter() - start, error
+    return time.perf_counter() - start, exercise_seconds(nb), error
+
+
+def exercise_seconds(nb) -> float:
+    """Execution time of the cells with nbgrader metadata (the graded exercises), from nbclient's cell timings."""
+    from datetime import datetime
+
+    total = 0.0
+    for cell in nb.cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        if "nbgrader" in cell.get("metadata", {}) and {"iopub.execute_input", "shell.execute_reply"} <= timing.keys():
+            begin, end = (datetime.fromisoformat(timing[k])
+                          for k in ("iopub.execute_input", "shell.execute_reply"))
+            total += (end - begin).total_seconds()
+    return total
 
 
 def format_value(value: float) -> str:
@@ -48,13 +62,15 @@ def format_value(value: float) -> str:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """Rows of {"chapter", "seconds", "metrics", "error"} as a Markdown table, plus a line about the machine."""
-    lines = ["| chapter | wall time | recorded metrics |", "|---|---|---|"]
+    """Rows of {"chapter", "seconds", "exercise_seconds", "metrics", "error"} as a Markdown table, plus a line about
+    the machine."""
+    lines = ["| chapter | wall time | of which exercises | recorded metrics |", "|---|---|---|---|"]
     for row in rows:
         metrics = ", ".join(f"`{k}` {format_value(v)}" for k, v in row["metrics"].items())
         if row["error"]:
             metrics = f"**failed**: {row['error']}"
-        lines.append(f"| `{row['chapter']}` | {row['seconds'] / 60:.1f} min ({row['seconds']:.0f} s) | {metrics} |")
+        wall = f"{row['seconds'] / 60:.1f} min ({row['seconds']:.0f} s)"
+        lines.append(f"| `{row['chapter']}` | {wall} | {row.get('exercise_seconds', 0):.0f} s | {metrics} |")
     total = sum(row["seconds"] for row in rows)
     lines.append("")
     lines.append(f"Total {total / 60:.1f} min on {machine_description()}, measured {time.strftime('%Y-%m-%d')}.")
@@ -94,10 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for path in notebooks:
             print(f"running {path.name} ...", flush=True)
-            seconds, error = run_notebook(path, Path(tmp), args.timeout)
+            seconds, in_exercises, error = run_notebook(path, Path(tmp), args.timeout)
             record = Path(tmp) / f"{path.stem}.json"
             metrics = json.loads(record.read_text())["metrics"] if record.exists() and not error else {}
-            rows.append({"chapter": path.stem, "seconds": seconds, "metrics": metrics, "error": error})
+            rows.append({"chapter": path.stem, "seconds": seconds, "exercise_seconds": in_exercises, "metrics": metrics,
+                         "error": error})
             print(f"  {seconds:.0f} s {'FAILED: ' + error if error else metrics}", flush=True)
     table = markdown_table(rows)
     out = REPO_ROOT / "runs" / "benchmark.md"

@@ -4,6 +4,7 @@ import importlib.util
 import json
 import sys
 
+import nbformat
 import pytest
 import torch
 
@@ -27,16 +28,28 @@ def test_markdown_table_lists_time_and_metrics_per_chapter():
         {
             "chapter": "01_feedforward",
             "seconds": 95.0,
+            "exercise_seconds": 12.4,
             "metrics": {"test_accuracy": 0.98543, "epochs": 8},
             "error": None,
         },
-        {"chapter": "02_cnn", "seconds": 30.0, "metrics": {}, "error": "AssertionError: too low"},
+        {"chapter": "02_cnn", "seconds": 30.0, "exercise_seconds": 0.0, "metrics": {}, "error": "AssertionError: too low"},
     ]
     table = benchmark.markdown_table(rows).splitlines()
-    assert table[0] == "| chapter | wall time | recorded metrics |"
-    assert table[2] == "| `01_feedforward` | 1.6 min (95 s) | `test_accuracy` 0.9854, `epochs` 8 |"
-    assert table[3] == "| `02_cnn` | 0.5 min (30 s) | **failed**: AssertionError: too low |"
+    assert table[0] == "| chapter | wall time | of which exercises | recorded metrics |"
+    assert table[2] == "| `01_feedforward` | 1.6 min (95 s) | 12 s | `test_accuracy` 0.9854, `epochs` 8 |"
+    assert table[3] == "| `02_cnn` | 0.5 min (30 s) | 0 s | **failed**: AssertionError: too low |"
     assert table[5].startswith("Total 2.1 min on ")
+
+
+def test_exercise_seconds_adds_up_the_graded_cells_only():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("y = 2"),
+                                         nbformat.v4.new_code_cell("z = 3")])
+    timing = {"iopub.execute_input": "2026-01-01T10:00:00.000000Z", "shell.execute_reply": "2026-01-01T10:00:02.500000Z"}
+    for cell in nb.cells:
+        cell.metadata["execution"] = dict(timing)
+    nb.cells[1].metadata["nbgrader"] = {"grade": False, "solution": True, "grade_id": "a"}
+    nb.cells[2].metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "b", "points": 1}
+    assert benchmark.exercise_seconds(nb) == 5.0
 
 
 def test_readme_table_is_replaced_between_markers():
