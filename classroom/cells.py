@@ -33,7 +33,10 @@ def source_of(cell: Cell) -> str:
 
 
 def nbgrader_metadata(cell: Cell) -> dict[str, Any]:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    """The cell's nbgrader metadata, or {} (also when a submission mangled it)."""
+    metadata = cell.get("metadata")
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return nbgrader if isinstance(nbgrader, dict) else {}
 
 
 def is_solution_cell(cell: Cell) -> bool:

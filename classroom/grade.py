@@ -97,10 +97,9 @@ def _num(value: float) -> str:
 def find_source(submission: Path, nb: nbformat.NotebookNode | None) -> Path:
     """The chapter notebook that ``submission`` is a version of."""
     names = []
-    if nb is not None:
-        chapter = nb.get("metadata", {}).get("course", {}).get("chapter")
-        if isinstance(chapter, str):
-            names.append(chapter)
+    course = nb.get("metadata", {}).get("course") if nb is not None else None
+    if isinstance(course, dict) and isinstance(course.get("chapter"), str):
+        names.append(course["chapter"])
     names += [p.stem for p in sorted(CHAPTERS_DIR.glob("[0-9][0-9]_*.ipynb")) if submission.stem.startswith(p.stem)]
     for name in names:
         path = CHAPTERS_DIR / f"{Path(name).name}.ipynb"
@@ -293,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
             report = grade(submission, args.source, args.timeout)
         except GradingError as err:
             print(f"not graded: {err}", file=sys.stderr)
+            status = 2
+            continue
+        except Exception as err:  # noqa: BLE001  a grader bug must not stop the other submissions' grading
+            print(f"not graded: {submission}: unexpected {type(err).__name__}: {err}", file=sys.stderr)
             status = 2
             continue
         json_path, text_path = write_report(report, args.out)

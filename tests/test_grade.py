@@ -165,6 +165,15 @@ def test_an_unreadable_notebook_is_reported_not_crashed_on(tiny):
     assert any("could not read the notebook" in p for p in report.problems)
 
 
+def test_mangled_metadata_does_not_crash_the_grader(tiny):
+    def mangle(nb):
+        nb.metadata["course"] = "not a dict"
+        cell_with(nb, "double_solution").metadata["nbgrader"] = "garbage"
+
+    report = grade(edited(tiny["source"], mangle), tiny["source"], timeout=60)
+    assert statuses(report) == [("solution cell missing", 0), ("passed", 3)]
+
+
 def test_the_chapter_is_found_from_the_metadata_or_the_file_name(tmp_path):
     renamed = tmp_path / "alice-submission.ipynb"
     renamed.write_text((STUDENT_DIR / "01_feedforward.ipynb").read_text(encoding="utf-8"))
