@@ -1,7 +1,7 @@
 """The autograder (python -m classroom.grade): scores, reports, and submissions that raise, hang, die or lose cells.
 
 The fast tests grade a two-exercise notebook built here; the tests marked `grading` execute real chapters
-(about 18 minutes in all on a 2-core CPU): every student version scores zero and fails only inside its exercise
+(about 14 minutes in all on a 2-core CPU): every student version scores zero and fails only inside its exercise
 cells, chapter 01 with its solutions scores full marks, and with one exercise solved scores exactly that exercise.
 """
 
