@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --progress-bar off -e .
 	touch $@
 
+# The folder JupyterLab opens: the chapters, or `make lab LAB_DIR=student` for the student versions.
+LAB_DIR ?= chapters
+
 lab: setup
-	$(BIN)/jupyter lab $(LAB_FLAGS) chapters/
+	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_DIR)/
 
 test: setup
 	$(BIN)/python -m pytest
