@@ -34,7 +34,7 @@ from classroom.cells import (
     is_test_cell,
     remove_hidden_tests,
 )
-from classroom.release import CHAPTERS_DIR
+from classroom.release import CHAPTERS_DIR, chapter_paths
 
 DEFAULT_TIMEOUT = 900  # seconds per cell: the slowest chapter cell trains for about 4 minutes on a 2-core CPU
 
@@ -100,7 +100,7 @@ def find_source(submission: Path, nb: nbformat.NotebookNode | None) -> Path:
     course = nb.get("metadata", {}).get("course") if nb is not None else None
     if isinstance(course, dict) and isinstance(course.get("chapter"), str):
         names.append(course["chapter"])
-    names += [p.stem for p in sorted(CHAPTERS_DIR.glob("[0-9][0-9]_*.ipynb")) if submission.stem.startswith(p.stem)]
+    names += [p.stem for p in chapter_paths() if submission.stem.startswith(p.stem)]
     for name in names:
         path = CHAPTERS_DIR / f"{Path(name).name}.ipynb"
         if path.exists():
@@ -141,8 +141,8 @@ def prepare(submitted: nbformat.NotebookNode, source: nbformat.NotebookNode, exe
         submitted_test = cells_by_id.get(exercise.test_id)
         if exercise.solution_id not in cells_by_id or not is_solution_cell(cells_by_id[exercise.solution_id]):
             unscorable[exercise.test_id] = "solution cell missing"
+        restored = nbformat.v4.new_code_cell(original.source, metadata=copy.deepcopy(original.metadata))
         if submitted_test is None:
-            restored = nbformat.v4.new_code_cell(original.source, metadata=copy.deepcopy(original.metadata))
             anchor = cells_by_id.get(exercise.solution_id)
             position = _position(nb.cells, anchor) + 1 if anchor is not None else len(nb.cells)
             nb.cells.insert(position, restored)
@@ -151,7 +151,6 @@ def prepare(submitted: nbformat.NotebookNode, source: nbformat.NotebookNode, exe
         if submitted_test.cell_type != "code" or submitted_test.source.strip() not in (
                 original.source.strip(), remove_hidden_tests(original.source).strip()):
             problems.append(f"{exercise.title}: the test cell was edited; the original was run instead")
-        restored = nbformat.v4.new_code_cell(original.source, metadata=copy.deepcopy(original.metadata))
         nb.cells[_position(nb.cells, submitted_test)] = restored
     present = {c.get("id") for c in nb.cells}
     missing = [c.get("id") for c in source.cells if c.cell_type == "code" and not is_test_cell(c)
