@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root (e.g. in a Docker container) unless told to.
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test benchmark strip student grade clean
+.PHONY: setup browser lab test benchmark strip student grade clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,24 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --progress-bar off "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --progress-bar off -e .
+	touch $@
+
+# The end-to-end browser test (tests/test_browser.py) also needs Playwright and Chromium. Chromium comes from the
+# system's packages (Debian/Ubuntu: apt, with sudo unless root); elsewhere install Chrome or Chromium yourself and set
+# CHROMIUM=/path/to/it. Playwright never downloads a browser here: it drives that one.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser: $(VENV)/.browser-installed
+
+$(VENV)/.browser-installed: $(STAMP)
+	$(BIN)/python -m pip install --progress-bar off -e ".[browser]"
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then \
+		echo "Chromium: found"; \
+	elif command -v apt-get >/dev/null; then \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
+	else \
+		echo "install Chrome or Chromium, then set CHROMIUM=/path/to/it" && exit 1; \
+	fi
 	touch $@
 
 # The folder JupyterLab opens: the chapters, or `make lab LAB_DIR=student` for the student versions.
