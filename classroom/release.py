@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 
 from classroom.cells import clear_solution, find_exercises, is_solution_cell, is_test_cell, remove_hidden_tests
+from utils.colab import colab_badge_url
 from utils.paths import REPO_ROOT
 
 CHAPTERS_DIR = REPO_ROOT / "chapters"
@@ -41,7 +42,7 @@ def student_version(chapter: nbformat.NotebookNode, name: str) -> nbformat.Noteb
         elif is_test_cell(cell):
             cell.source = remove_hidden_tests(cell.source)
     title = student.cells[0]
-    title.source = title.source.replace(f"/blob/main/chapters/{name}", f"/blob/main/student/{name}")
+    title.source = title.source.replace(colab_badge_url(f"chapters/{name}"), colab_badge_url(f"student/{name}"))
     student.metadata["course"] = {"chapter": Path(name).stem, "version": "student"}
     return student
 

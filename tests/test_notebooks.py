@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
 
+from utils.colab import colab_badge_url, colab_setup_code
 from utils.paths import REPO_ROOT
 
 NOTEBOOKS = sorted((REPO_ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
-REPO_URL = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
 ABSOLUTE_PATH = re.compile(r"""["'](/(home|Users|tmp|work|root|content|mnt)/|[A-Za-z]:\\\\)""")
 
 
@@ -50,9 +49,8 @@ def test_first_cell_has_title_colab_badge_for_its_own_path_and_goals(notebook):
     first = nb["cells"][0]
     text = "".join(first["source"])
     assert first["cell_type"] == "markdown" and text.startswith("# "), "first cell: a markdown title"
-    repo = REPO_URL.removeprefix("https://github.com/")
-    badge = f"https://colab.research.google.com/github/{repo}/blob/main/chapters/{path.name}"
-    assert badge in text, f"first cell needs an Open-in-Colab badge linking {badge}"
+    badge = colab_badge_url(f"chapters/{path.name}")
+    assert badge in text, f"first cell needs an Open-in-Colab badge linking {badge}: run scripts/sync_colab.py"
     assert "colab-badge.svg" in text
     assert re.search(r"learning goals", text, re.IGNORECASE), "first cell: state the learning goals"
 
@@ -62,8 +60,7 @@ def test_second_cell_sets_up_colab_and_picks_the_device(notebook):
     second = nb["cells"][1]
     text = "".join(second["source"])
     assert second["cell_type"] == "code"
-    assert '"google.colab" in sys.modules' in text
-    assert f'"{REPO_URL}"' in text, "the Colab setup clones this repository"
+    assert text.startswith(colab_setup_code()), "the setup cell starts with utils.colab's block: run scripts/sync_colab.py"
     assert "get_device()" in text and "seed_everything(" in text
 
 
