@@ -1,3 +1,6 @@
+import io
+import zipfile
+
 import pytest
 import torch
 from torch import nn
@@ -53,3 +56,38 @@ def test_corrupted_or_unsafe_files_are_refused(tmp_path):
     torch.save([torch.ones(1)], not_a_dict)
     with pytest.raises(ValueError, match="does not hold a state dict"):
         load_checkpoint(not_a_dict)
+
+
+def saved_as_if_on_cuda(state: dict, path):
+    """Write ``state`` as ``torch.save`` does on a CUDA machine: its storages say they live on ``cuda:0``."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    original, rewritten = zipfile.ZipFile(io.BytesIO(buffer.getvalue())), io.BytesIO()
+    with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_STORED) as archive:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename.endswith("/data.pkl"):
+                assert b"X\x03\x00\x00\x00cpu" in data  # the pickled location string of each storage
+                data = data.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
+            archive.writestr(info, data)
+    path.write_bytes(rewritten.getvalue())
+    return path
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks loading GPU weights on a machine without a GPU")
+def test_weights_saved_on_a_gpu_load_on_a_cpu_only_machine(tmp_path):
+    torch.manual_seed(0)
+    trained = nn.Linear(3, 2)
+    path = saved_as_if_on_cuda(trained.state_dict(), tmp_path / "gpu.pt")
+    with pytest.raises(RuntimeError, match="CUDA"):
+        torch.load(path, weights_only=True)  # what a plain torch.load does here
+    fresh = nn.Linear(3, 2)
+    load_checkpoint(path, fresh)  # map_location defaults to the CPU
+    assert torch.equal(fresh.weight, trained.weight) and fresh.weight.device.type == "cpu"
+
+
+def test_map_location_puts_the_weights_on_the_requested_device(tmp_path):
+    path = save_checkpoint(nn.Linear(3, 2), tmp_path / "w.pt")
+    state = load_checkpoint(path, map_location="meta")
+    assert {t.device.type for t in state.values()} == {"meta"}
+    assert {t.device.type for t in load_checkpoint(path, map_location=torch.device("cpu")).values()} == {"cpu"}

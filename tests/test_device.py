@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from utils import device as device_mod
-from utils.device import describe_device, get_device, parse_device
+from utils.device import describe_device, for_device, get_device, parse_device
 
 
 @pytest.fixture
@@ -59,3 +59,29 @@ def test_cuda_index_beyond_device_count_is_rejected(no_accelerators, monkeypatch
 
 def test_describe_cpu_mentions_threads():
     assert describe_device(torch.device("cpu")) == f"cpu ({torch.get_num_threads()} threads)"
+
+
+def test_cuda_gets_the_larger_setting_and_everything_else_the_laptop_one():
+    assert for_device(torch.device("cuda"), cpu="small", cuda="large") == "large"
+    assert for_device("cuda:1", cpu="small", cuda="large") == "large"
+    for name in ("cpu", "mps"):
+        assert for_device(name, cpu="small", cuda="large") == "small"
+
+
+def test_on_a_machine_with_cuda_the_automatic_device_selects_the_gpu_setting(no_accelerators, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert for_device(get_device(), cpu="small", cuda="large") == "large"
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")  # forcing the CPU on a GPU machine also picks the laptop setting
+    assert for_device(get_device(), cpu="small", cuda="large") == "small"
+
+
+def test_on_apple_silicon_mps_is_picked_with_the_laptop_setting(no_accelerators, monkeypatch):
+    monkeypatch.setattr(device_mod, "_mps_available", lambda: True)
+    assert get_device() == torch.device("mps")
+    assert for_device(get_device(), cpu="small", cuda="large") == "small"
+    assert describe_device(torch.device("mps")) == "mps"
+
+
+def test_describe_cuda_names_the_card(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA Test Card")
+    assert describe_device(torch.device("cuda")) == "cuda (NVIDIA Test Card)"

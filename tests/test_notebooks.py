@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import io
 import json
 import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from utils.colab import colab_badge_url, colab_setup_code
 from utils.paths import REPO_ROOT
@@ -105,3 +109,35 @@ def test_no_output_checks_that_nbval_would_skip(notebook):
     their facts instead."""
     path, nb = notebook
     assert not any("NBVAL_CHECK_OUTPUT" in c for c in sources(nb)), f"{path.name}: use an assert instead"
+
+
+def settings_cell(nb: dict) -> str:
+    """The one code cell that picks the chapter's settings with ``for_device(device, cpu=..., cuda=...)``."""
+    cells = [text for text in sources(nb) if re.search(r"for_device\(\s*device,", text)]
+    assert len(cells) == 1, "one settings cell per chapter: `config = for_device(device, cpu=..., cuda=...)`"
+    return cells[0]
+
+
+def run_settings_cell(text: str, device: str) -> dict:
+    """Execute the settings cell alone on a (pretend) ``device``; return the names it assigns from ``for_device``."""
+    names = [
+        target.id
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+        and getattr(node.value.func, "id", None) == "for_device"
+        for target in (node.targets[0].elts if isinstance(node.targets[0], ast.Tuple) else node.targets)
+    ]  # fmt: skip
+    namespace = {"device": torch.device(device), "vocab": [chr(i) for i in range(65)]}  # chapter 06 needs a vocab
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(text, "settings cell", "exec"), namespace)
+    return {name: repr(namespace[name]) for name in names}  # repr: each run defines its own dataclasses
+
+
+def test_each_chapter_selects_its_larger_gpu_setting_automatically_on_cuda(notebook):
+    path, nb = notebook
+    text = settings_cell(nb)
+    on_cpu, on_cuda, on_mps = (run_settings_cell(text, d) for d in ("cpu", "cuda", "mps"))
+    assert on_cpu, f"{path.name}: the settings cell assigns nothing from for_device"
+    assert on_cuda != on_cpu, f"{path.name}: a CUDA GPU must get the larger setting"
+    assert on_mps == on_cpu, f"{path.name}: MPS and the CPU share the laptop setting"
+    assert not re.search(r"device\.type\s*[=!]=", "\n".join(sources(nb))), "pick settings with for_device"
