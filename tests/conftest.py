@@ -1,62 +1,37 @@
-"""Shared fixtures. Tests never reach the internet: any connection to a non-loopback address fails loudly."""
+"""Shared fixtures. Tests never reach the internet, nor do the notebook kernels they start (tests/network_guard.py)."""
 
 from __future__ import annotations
 
-import ipaddress
-import socket
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import matplotlib
+import network_guard
 import pytest
 
 matplotlib.use("Agg")  # no windows during tests
 
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
-_real_getaddrinfo = socket.getaddrinfo
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every notebook kernel this session starts (nbval, the autograder, JupyterLab) runs offline too."""
+    folder = Path(tempfile.mkdtemp(prefix="course-ipython-"))
+    config._course_ipython_dir = folder  # type: ignore[attr-defined]
+    os.environ["IPYTHONDIR"] = str(network_guard.kernel_profile(folder))
 
 
-def is_local_host(host: object) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host in ("localhost", b"localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.decode() if isinstance(host, bytes) else str(host)).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_loopback(address: object) -> None:
-    """Refuse an internet (AF_INET/AF_INET6) address that is not on this machine; Unix sockets pass."""
-    if isinstance(address, tuple) and address and not is_local_host(address[0]):
-        raise RuntimeError(f"tests must not reach the network, but tried to connect to {address!r}")
-
-
-def _guarded_getaddrinfo(host, *args, **kwargs):
-    if host is not None and not is_local_host(host):  # no DNS lookups of outside names either
-        raise RuntimeError(f"tests must not reach the network, but tried to resolve {host!r}")
-    return _real_getaddrinfo(host, *args, **kwargs)
-
-
-def _guarded_connect(self: socket.socket, address: object) -> None:
-    _check_loopback(address)
-    return _real_connect(self, address)
-
-
-def _guarded_connect_ex(self: socket.socket, address: object) -> int:
-    _check_loopback(address)
-    return _real_connect_ex(self, address)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = getattr(config, "_course_ipython_dir", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="session")
 def no_internet():
-    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
-    socket.getaddrinfo = _guarded_getaddrinfo
+    network_guard.install()
     yield
-    socket.socket.connect = _real_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
-    socket.getaddrinfo = _real_getaddrinfo
+    network_guard.uninstall()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import venv
 from pathlib import Path
 
 import nbformat
+import network_guard
 import pytest
 
 from utils.colab import COURSE_URL, colab_badge_markdown, colab_badge_url, colab_setup_code, github_repo
@@ -158,9 +159,8 @@ def test_a_chapter_runs_as_on_colab(tmp_path):
     home, work, stand_in, ipython = (tmp_path / name for name in ("home", "content", "stand-in", "ipython"))
     (stand_in / "google" / "colab").mkdir(parents=True)  # `google` stays a namespace package (google.protobuf...)
     (stand_in / "google" / "colab" / "__init__.py").write_text(STAND_IN_COLAB)
-    startup = ipython / "profile_default" / "startup"
-    startup.mkdir(parents=True)
-    (startup / "00-colab.py").write_text("import google.colab  # as a Colab kernel does at start-up\n")
+    startup = network_guard.kernel_profile(ipython) / "profile_default" / "startup"  # offline, as in all tests
+    (startup / "01-colab.py").write_text("import google.colab  # as a Colab kernel does at start-up\n")
     for folder in (home, work):
         folder.mkdir()
 

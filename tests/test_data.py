@@ -57,6 +57,12 @@ def test_shipped_files_match_the_catalogue(dataset):
         assert sha256_of(path) == file.sha256
 
 
+def test_the_catalogue_marks_exactly_the_shipped_datasets():
+    shipped = {name for name, files in CATALOGUE.items() if all(f.shipped for f in files.values())}
+    assert shipped == set(SHIPPED)
+    assert not any(f.shipped for name in set(CATALOGUE) - shipped for f in CATALOGUE[name].values())
+
+
 def test_data_readme_lists_every_catalogued_checksum():
     readme = (REPO_ROOT / "data" / "README.md").read_text()
     for files in CATALOGUE.values():

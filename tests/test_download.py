@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from utils import download
-from utils.download import ChecksumError, DownloadError, RemoteFile, ensure_file, sha256_of, source_of, verify_checksum
+from utils.download import (
+    ChecksumError,
+    DownloadError,
+    MissingDataError,
+    RemoteFile,
+    ensure_file,
+    sha256_of,
+    source_of,
+    verify_checksum,
+)
 
 CONTENT = b"hello, generative models\n" * 100
 TOY = RemoteFile("toy", "toy.txt", hashlib.sha256(CONTENT).hexdigest(), len(CONTENT), "https://example.invalid/toy.txt")
@@ -117,6 +126,27 @@ def test_file_missing_from_mirror_folder_names_the_variable(mirror, empty_data_d
     (mirror / "toy" / "toy.txt").unlink()
     with pytest.raises(DownloadError, match=r"COURSE_DATA_MIRROR has no file .*toy.txt"):
         ensure_file(TOY, progress=False)
+
+
+SHIPPED_TOY = RemoteFile("toy", "toy.txt", TOY.sha256, TOY.size, TOY.url, shipped=True)
+
+
+def test_a_missing_shipped_file_says_to_restore_it_from_the_repository(mirror, tmp_path, monkeypatch):
+    (mirror / "toy" / "toy.txt").unlink()
+    monkeypatch.setattr(download, "REPO_ROOT", tmp_path)  # so that tmp_path/data is "the course's data/"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(MissingDataError, match=r"ships with the course: restore it with `git checkout -- data/toy`"):
+        ensure_file(SHIPPED_TOY, progress=False)
+
+
+def test_a_missing_shipped_file_in_another_data_folder_says_to_copy_it(mirror, empty_data_dir):
+    (mirror / "toy" / "toy.txt").unlink()
+    with pytest.raises(MissingDataError, match=r"COURSE_DATA_DIR points at .*Copy data/toy from the course there"):
+        ensure_file(SHIPPED_TOY, progress=False)
+
+
+def test_a_missing_shipped_file_is_fetched_when_a_source_has_it(mirror, empty_data_dir):
+    assert ensure_file(SHIPPED_TOY, progress=False).read_bytes() == CONTENT
 
 
 def test_corrupted_download_is_rejected_and_not_saved(mirror, empty_data_dir):

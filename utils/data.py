@@ -29,9 +29,13 @@ from torch import Tensor
 from utils.download import RemoteFile, ensure_file
 
 
-def _files(dataset: str, base_url: str, digests: dict[str, tuple[str, int]]) -> dict[str, RemoteFile]:
+def _files(
+    dataset: str, base_url: str, digests: dict[str, tuple[str, int]], shipped: bool = False
+) -> dict[str, RemoteFile]:
     """Catalogue entries for files that sit side by side at ``base_url``: ``{name: (sha256, size)}``."""
-    return {name: RemoteFile(dataset, name, sha256, size, base_url + name) for name, (sha256, size) in digests.items()}
+    return {
+        name: RemoteFile(dataset, name, sha256, size, base_url + name, shipped) for name, (sha256, size) in digests.items()
+    }
 
 
 # sha256 and sizes as published with the datasets (see data/README.md).
@@ -45,6 +49,7 @@ CATALOGUE: dict[str, dict[str, RemoteFile]] = {
             "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
             "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
         },
+        shipped=True,
     ),
     "fashion_mnist": _files(
         "fashion_mnist",
@@ -63,12 +68,14 @@ CATALOGUE: dict[str, dict[str, RemoteFile]] = {
         "makemore_names",
         "https://raw.githubusercontent.com/karpathy/makemore/988aa59e4d8fefa526d06f3b453ad116258398d4/",
         {"names.txt": ("0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d", 228145)},
+        shipped=True,
     ),
     "tinyshakespeare": _files(
         "tinyshakespeare",
         "https://raw.githubusercontent.com/karpathy/char-rnn/6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e"
         "/data/tinyshakespeare/",
         {"input.txt": ("86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed", 1115394)},
+        shipped=True,
     ),
 }
 

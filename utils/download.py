@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from tqdm.auto import tqdm
 
-from utils.paths import data_dir
+from utils.paths import REPO_ROOT, data_dir
 
 MIRROR_ENV = "COURSE_DATA_MIRROR"
 _CHUNK = 1 << 20
@@ -33,6 +33,10 @@ class DataError(RuntimeError):
 
 class DownloadError(DataError):
     """A data file is missing locally and could not be fetched."""
+
+
+class MissingDataError(DownloadError):
+    """A data file that ships with the course is missing from the data folder, and no copy could be fetched."""
 
 
 class ChecksumError(DataError):
@@ -48,6 +52,7 @@ class RemoteFile:
     sha256: str  # lowercase hex digest of the exact bytes
     size: int  # bytes
     url: str  # the official source
+    shipped: bool = False  # True if the repository ships the file in data/ (it is fetched only if missing)
 
 
 def sha256_of(path: Path) -> str:
@@ -149,6 +154,25 @@ def ensure_file(file: RemoteFile, root: Path | None = None, progress: bool = Tru
     """The verified local path of ``file`` under ``root`` (default: the data folder), fetching it first if needed."""
     dest = (root if root is not None else data_dir()) / file.dataset / file.name
     if not dest.exists():
-        fetch_file(file, dest, progress=progress)
+        try:
+            fetch_file(file, dest, progress=progress)
+        except DownloadError as err:
+            if not file.shipped:
+                raise
+            raise MissingDataError(f"{restore_hint(file, dest)} (Fetching a copy instead failed: {err})") from err
     verify_checksum(dest, file.sha256, file.size)
     return dest
+
+
+def restore_hint(file: RemoteFile, dest: Path) -> str:
+    """What to do about a missing file that ships with the course, which should be at ``dest``."""
+    folder = dest.parent.parent
+    if folder == (REPO_ROOT / "data").resolve():
+        return (
+            f"{dest} is missing, but it ships with the course: restore it with `git checkout -- data/{file.dataset}` "
+            f"in {REPO_ROOT} (or download the course again)."
+        )
+    return (
+        f"{dest} is missing: $COURSE_DATA_DIR points at {folder}, which lacks the {file.dataset} files that ship with "
+        f"the course. Copy data/{file.dataset} from the course there, or unset COURSE_DATA_DIR."
+    )
