@@ -12,12 +12,9 @@ import argparse
 import json
 import re
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from utils.colab import colab_badge_markdown, colab_setup_code  # noqa: E402
-from utils.paths import REPO_ROOT  # noqa: E402
+from utils.colab import colab_badge_markdown, colab_setup_code
+from utils.paths import REPO_ROOT
 
 BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
 COLAB_IF = 'if "google.colab" in sys.modules'
@@ -52,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for path in sorted((REPO_ROOT / "chapters").glob("[0-9][0-9]_*.ipynb")):
         before = path.read_text(encoding="utf-8")
-        after = json.dumps(synced(json.loads(before), path.relative_to(REPO_ROOT).as_posix()), indent=1,
-                           ensure_ascii=False) + "\n"
+        after = (
+            json.dumps(synced(json.loads(before), path.relative_to(REPO_ROOT).as_posix()), indent=1, ensure_ascii=False)
+            + "\n"
+        )
         if after != before:
             stale.append(path.name)
             if not args.check:

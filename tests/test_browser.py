@@ -212,5 +212,7 @@ def test_a_chapter_runs_in_jupyterlab_in_chromium(tmp_path):
     errors = [o for c in code_cells for o in c.outputs if o.output_type == "error"]
     assert not errors, f"the saved notebook shows an error: {errors[0].ename}: {errors[0].evalue}"
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for c in code_cells for o in c.outputs)
-    print(f"{CHAPTER.name}: all {len(code_cells)} code cells ran in JupyterLab/Chromium in {seconds:.0f} s; "
-          f"screenshots in {tmp_path}")
+    print(
+        f"{CHAPTER.name}: all {len(code_cells)} code cells ran in JupyterLab/Chromium in {seconds:.0f} s; "
+        f"screenshots in {tmp_path}"
+    )

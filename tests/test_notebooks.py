@@ -64,7 +64,9 @@ def test_second_cell_sets_up_colab_and_picks_the_device(notebook):
     second = nb["cells"][1]
     text = "".join(second["source"])
     assert second["cell_type"] == "code"
-    assert text.startswith(colab_setup_code()), "the setup cell starts with utils.colab's block: run scripts/sync_colab.py"
+    assert text.startswith(colab_setup_code()), (
+        "the setup cell starts with utils.colab's block: run scripts/sync_colab.py"
+    )
     assert "get_device()" in text and "seed_everything(" in text
 
 
@@ -99,8 +101,9 @@ def test_has_a_check_your_results_cell_and_records_results(notebook):
     target = re.compile(r"^assert .*(>=|<=) *\d", re.MULTILINE)  # a measured value against a numeric target
     assert any(target.search(c) for c in code), f"{path.name}: assert the targets"
     chapter_code = [c["source"] for c in nb["cells"] if c["cell_type"] == "code" and "nbgrader" not in c["metadata"]]
-    assert f'record_results("{path.stem}"' in "".join(chapter_code[-1]), \
+    assert f'record_results("{path.stem}"' in "".join(chapter_code[-1]), (
         f"{path.name}: the last code cell before the exercises records results"
+    )
 
 
 def test_no_output_checks_that_nbval_would_skip(notebook):

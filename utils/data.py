@@ -34,7 +34,8 @@ def _files(
 ) -> dict[str, RemoteFile]:
     """Catalogue entries for files that sit side by side at ``base_url``: ``{name: (sha256, size)}``."""
     return {
-        name: RemoteFile(dataset, name, sha256, size, base_url + name, shipped) for name, (sha256, size) in digests.items()
+        name: RemoteFile(dataset, name, sha256, size, base_url + name, shipped)
+        for name, (sha256, size) in digests.items()
     }
 
 
