@@ -44,10 +44,13 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
-# JupyterLab user settings for the test: render every cell (no windowing, so all outputs are in the page) and
-# never fetch news.
+# JupyterLab user settings for the test: render every cell (no windowing, so all outputs are in the page), start
+# the notebook's kernel without asking, and never fetch news.
 LAB_SETTINGS = {
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+        "windowingMode": "none",
+        "autoStartDefaultKernel": True,
+    },
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
 }
 
@@ -151,6 +154,10 @@ def test_a_chapter_runs_in_jupyterlab_in_chromium(tmp_path):
     with jupyter_lab(root, tmp_path) as url, sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # A "Select Kernel" dialog can still open while the session starts; accept its default (the notebook's
+        # Python 3 kernel) whenever one blocks an action, as a student would.
+        dialog = page.locator(".jp-Dialog")
+        page.add_locator_handler(dialog, lambda d: d.locator(".jp-mod-accept").click())
         try:
             page.goto(url.format(path=notebook.name))
             page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=120_000)
