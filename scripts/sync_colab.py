@@ -13,6 +13,7 @@ import json
 import re
 import sys
 
+from classroom.release import chapter_paths
 from utils.colab import colab_badge_markdown, colab_setup_code
 from utils.paths import REPO_ROOT
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report chapters that differ")
     args = parser.parse_args(argv)
     stale = []
-    for path in sorted((REPO_ROOT / "chapters").glob("[0-9][0-9]_*.ipynb")):
+    for path in chapter_paths():
         before = path.read_text(encoding="utf-8")
         after = (
             json.dumps(synced(json.loads(before), path.relative_to(REPO_ROOT).as_posix()), indent=1, ensure_ascii=False)

@@ -25,7 +25,7 @@ import nbformat
 import network_guard
 import pytest
 
-from utils.colab import COURSE_URL, colab_badge_markdown, colab_badge_url, colab_setup_code, github_repo
+from utils.colab import CLONE_DIR, COURSE_URL, colab_badge_markdown, colab_badge_url, colab_setup_code, github_repo
 from utils.paths import REPO_ROOT
 
 SYNC = REPO_ROOT / "scripts" / "sync_colab.py"
@@ -142,11 +142,11 @@ def working_tree_copy(dest: Path) -> Path:
     return dest
 
 
-def colab_like_python(dest: Path) -> Path:
+def colab_like_python(dest: Path) -> tuple[Path, Path]:
     """A virtual environment that sees this environment's packages (torch, ipykernel...) but not the course.
 
     Only the package folders are linked in, by a ``.pth`` file; their own ``.pth`` files, among them the course's
-    editable install, are not processed.
+    editable install, are not processed. Returns its python and its site-packages folder.
     """
     venv.EnvBuilder(with_pip=False).create(dest)
     python = dest / "bin" / "python"
@@ -157,13 +157,13 @@ def colab_like_python(dest: Path) -> Path:
         check=True,
     ).stdout.strip()
     (Path(purelib) / "colab-runtime-packages.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    return python
+    return python, Path(purelib)
 
 
 STAND_IN_COLAB = '''"""Stand-in for Colab's google.colab module: the chapters only check that it is imported."""
 '''
 AFTER_RUN = """\
-import importlib.metadata, pathlib, sys
+import importlib.metadata, json, pathlib
 import numpy, torch, ipywidgets, utils
 print(json.dumps({"utils": str(pathlib.Path(utils.__file__).resolve()), "torch": torch.__version__,
                   "numpy": numpy.__version__, "ipywidgets": ipywidgets.__version__,
@@ -173,7 +173,7 @@ print(json.dumps({"utils": str(pathlib.Path(utils.__file__).resolve()), "torch":
 
 def test_a_chapter_runs_as_on_colab(tmp_path):
     origin = working_tree_copy(tmp_path / "github")
-    python = colab_like_python(tmp_path / "colab-python")
+    python, purelib = colab_like_python(tmp_path / "colab-python")
     home, work, stand_in, ipython = (tmp_path / name for name in ("home", "content", "stand-in", "ipython"))
     (stand_in / "google" / "colab").mkdir(parents=True)  # `google` stays a namespace package (google.protobuf...)
     (stand_in / "google" / "colab" / "__init__.py").write_text(STAND_IN_COLAB)
@@ -187,7 +187,7 @@ def test_a_chapter_runs_as_on_colab(tmp_path):
         "import importlib.util\nassert importlib.util.find_spec('utils') is None, 'the course is already importable'"
     )
     nb.cells.insert(0, nbformat.v4.new_code_cell(before))
-    nb.cells.append(nbformat.v4.new_code_cell("import json\n" + AFTER_RUN))
+    nb.cells.append(nbformat.v4.new_code_cell(AFTER_RUN))
     notebook = work / CHAPTER.name
     nbformat.write(nb, notebook)
 
@@ -218,7 +218,7 @@ def test_a_chapter_runs_as_on_colab(tmp_path):
 
     executed = nbformat.read(notebook, as_version=4)
     report = json.loads(executed.cells[-1].outputs[-1]["text"])
-    clone = home / "dgm-pytorch"
+    clone = home / CLONE_DIR
     assert report["utils"] == str(clone / "utils" / "__init__.py"), "utils must come from the clone"
     version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert report["installed"] == version, "pip installed the course"
@@ -235,14 +235,6 @@ def test_a_chapter_runs_as_on_colab(tmp_path):
         ["git", "-C", str(clone), "remote", "get-url", "origin"], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert origin_url == COURSE_URL, "the setup cell clones utils.colab.COURSE_URL"
-    purelib = Path(
-        subprocess.run(
-            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
     installed = sorted(p.name for p in purelib.glob("*.dist-info"))
     assert installed == [f"dgm_course-{version}.dist-info"], (
         f"pip must install the course and nothing else: {installed}"
