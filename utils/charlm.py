@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from utils.modes import eval_mode
+from utils.sampling import next_token_distribution
 from utils.text import END, IGNORE_INDEX, CharVocab
 
 _CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -73,48 +75,14 @@ def sequence_loss(model: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
 @torch.no_grad()
 def evaluate_nll(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int = 1024) -> float:
     """Negative log-likelihood in nats per character over all non-padding targets (eval mode, batched)."""
-    was_training = model.training
-    model.eval()
     total, count = 0.0, 0
-    try:
+    with eval_mode(model):
         for i in range(0, len(inputs), batch_size):
             logits, _ = model(inputs[i : i + batch_size])
             y = targets[i : i + batch_size].flatten()
             total += F.cross_entropy(logits.flatten(0, 1), y, ignore_index=IGNORE_INDEX, reduction="sum").item()
             count += (y != IGNORE_INDEX).sum().item()
-    finally:
-        model.train(was_training)
     return total / count
-
-
-def next_token_distribution(
-    logits: Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
-) -> Tensor:
-    """Probabilities ``[B, V]`` from logits ``[B, V]``.
-
-    Divide by ``temperature`` (0 puts all mass on the arg-max: greedy decoding), keep the ``top_k`` largest, then keep
-    the smallest set of most likely tokens whose probability reaches ``top_p`` (nucleus sampling), and renormalise.
-    """
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if top_k is not None and not 1 <= top_k <= logits.shape[-1]:
-        raise ValueError(f"top_k must be between 1 and {logits.shape[-1]}, got {top_k}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    if temperature == 0:
-        return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)
-    logits = logits / temperature
-    if top_k is not None:
-        kth_largest = logits.topk(top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth_largest, float("-inf"))
-    probs = logits.softmax(dim=-1)
-    if top_p is not None:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs  # probability of the tokens more likely than this one
-        sorted_probs = sorted_probs.masked_fill(mass_before >= top_p, 0.0)  # the most likely token always stays
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-        probs = probs / probs.sum(dim=-1, keepdim=True)
-    return probs
 
 
 @torch.no_grad()
@@ -139,10 +107,8 @@ def sample(
     prefix_ids = vocab.encode(prefix).tolist()  # ValueError for characters outside the vocabulary
     if END in prefix:
         raise ValueError(f"the prefix may not contain the end token {END!r}")
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
-    try:
+    with eval_mode(model):
         ids = torch.tensor([[0, *prefix_ids]] * n, device=device)
         logits, state = model(ids)
         names = [list(prefix_ids) for _ in range(n)]
@@ -158,6 +124,4 @@ def sample(
             if finished.all():
                 break
             logits, state = model(next_ids.view(n, 1).to(device), state)
-    finally:
-        model.train(was_training)
     return [vocab.decode(name) for name in names]

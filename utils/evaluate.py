@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from utils.modes import eval_mode
+
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 2048) -> Tensor:
@@ -15,12 +17,8 @@ def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 2048) -> Tenso
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return torch.cat([model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
-    finally:
-        model.train(was_training)
 
 
 def accuracy(logits: Tensor, labels: Tensor) -> float:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from utils.data import minibatches
+from utils.modes import eval_mode
 
 
 @dataclass
@@ -74,12 +75,8 @@ class ImageGenerator(nn.Module):
     def render(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """Images ``[B, 1, 28, 28]`` in [0, 1] for given noise ``[B, latent_dim]``, in eval mode (mode restored)."""
         device = next(self.parameters()).device
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return to_unit_range(self(z.to(device), None if labels is None else labels.to(device)))
-        finally:
-            self.train(was_training)
 
     def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``n`` images ``[n, 1, 28, 28]`` in [0, 1] on the model's device, from noise drawn with ``generator``."""

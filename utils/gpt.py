@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from utils.charlm import next_token_distribution
+from utils.modes import eval_mode
+from utils.sampling import next_token_distribution
 
 
 @dataclass
@@ -204,7 +205,7 @@ class GPT(nn.Module):
         """Continue the prompts ``idx`` ``[B, T]`` by ``max_new_tokens`` tokens: returns ``[B, T + max_new_tokens]``.
 
         ``temperature`` 0 is greedy decoding; ``top_k`` and ``top_p`` (nucleus) restrict sampling as in
-        ``utils.charlm.next_token_distribution``. With or without ``use_cache`` the output is the same (up to
+        ``utils.sampling.next_token_distribution``. With or without ``use_cache`` the output is the same (up to
         floating-point ties): the context is the newest tokens since the window last moved (see the module
         docstring); the cache just avoids recomputing their keys and values. ``generator`` (on the model's device)
         makes sampling reproducible.
@@ -217,34 +218,29 @@ class GPT(nn.Module):
         block, keep = self.config.block_size, max(1, self.config.block_size // 2)
         start = max(0, T - block)  # where the context window begins
         self._check_ids(idx[:, start:])  # generated ids are valid by construction
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.inference_mode():  # no autograd bookkeeping: less overhead per call
-                out = torch.empty(B, T + max_new_tokens, dtype=torch.long, device=idx.device)
-                out[:, :T] = idx
-                cache = KVCache(self.config, B, idx.device, self.lm_head.weight.dtype) if use_cache else None
-                logits = self._logits(idx[:, start:], cache)[:, -1]
-                for t in range(T, T + max_new_tokens):
-                    if temperature == 0:  # greedy: skip building a one-hot distribution
-                        out[:, t] = logits.argmax(dim=-1)
-                    else:
-                        probs = next_token_distribution(logits.float(), temperature, top_k, top_p)
-                        out[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-                    if t == T + max_new_tokens - 1:
-                        break
-                    if t + 1 - start > block:  # the window is full: keep its newest `keep` tokens
-                        start = t + 1 - keep
-                        if cache is not None:
-                            cache.length = 0
-                            logits = self._logits(out[:, start : t + 1], cache)[:, -1]
-                            continue
+        with eval_mode(self), torch.inference_mode():  # inference mode: no autograd bookkeeping per call
+            out = torch.empty(B, T + max_new_tokens, dtype=torch.long, device=idx.device)
+            out[:, :T] = idx
+            cache = KVCache(self.config, B, idx.device, self.lm_head.weight.dtype) if use_cache else None
+            logits = self._logits(idx[:, start:], cache)[:, -1]
+            for t in range(T, T + max_new_tokens):
+                if temperature == 0:  # greedy: skip building a one-hot distribution
+                    out[:, t] = logits.argmax(dim=-1)
+                else:
+                    probs = next_token_distribution(logits.float(), temperature, top_k, top_p)
+                    out[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                if t == T + max_new_tokens - 1:
+                    break
+                if t + 1 - start > block:  # the window is full: keep its newest `keep` tokens
+                    start = t + 1 - keep
                     if cache is not None:
-                        logits = self._logits(out[:, t : t + 1], cache)[:, -1]
-                    else:
-                        logits = self._logits(out[:, start : t + 1], None)[:, -1]
-        finally:
-            self.train(was_training)
+                        cache.length = 0
+                        logits = self._logits(out[:, start : t + 1], cache)[:, -1]
+                        continue
+                if cache is not None:
+                    logits = self._logits(out[:, t : t + 1], cache)[:, -1]
+                else:
+                    logits = self._logits(out[:, start : t + 1], None)[:, -1]
         return out.clone()  # a normal tensor again, usable in autograd
 
 
@@ -257,9 +253,7 @@ def attention_maps(model: GPT, idx: Tensor) -> Tensor:
     """
     if idx.dim() != 2 or idx.shape[0] != 1:
         raise ValueError(f"expected one sequence of token ids [1, T], got shape {tuple(idx.shape)}")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         T = idx.shape[1]
         x = model.embed(idx)
         maps = []
@@ -269,8 +263,6 @@ def attention_maps(model: GPT, idx: Tensor) -> Tensor:
             causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
             maps.append(scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)[0])
             x = block(x)
-    finally:
-        model.train(was_training)
     return torch.stack(maps)
 
 
@@ -292,13 +284,9 @@ def evaluate_lm(
         raise ValueError(
             f"expected inputs and targets [N, T] with N >= 1, got {tuple(inputs.shape)}, {tuple(targets.shape)}"
         )
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         total = 0.0
         for i in range(0, len(inputs), batch_size):
             x, y = inputs[i : i + batch_size], targets[i : i + batch_size]
             total += loss_fn(model, x, y).item() * len(x)
-    finally:
-        model.train(was_training)
     return total / len(inputs)

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from utils.modes import eval_mode
+
 PIXELS = 28 * 28
 
 
@@ -56,12 +58,8 @@ def binarized_mnist_test(seed: int = 0) -> Tensor:
 def mean_negative_elbo(model: VAE, x: Tensor, seed: int = 0, batch_size: int = 2000) -> float:
     """Mean negative ELBO (nats per image) of images ``[N, 1, 28, 28]``, one seeded posterior sample per image."""
     torch.manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         values = [elbo(model, x[i : i + batch_size]).value for i in range(0, len(x), batch_size)]
-    finally:
-        model.train(was_training)
     return -torch.cat(values).mean().item()
 
 
