@@ -21,7 +21,9 @@ from classroom.cells import (
     replace_regions,
     solution_metadata,
 )
-from classroom.release import STUDENT_DIR, chapter_paths, main, render, student_version
+from classroom.dependencies import defined_names, exercise_dependency_problems, read_names
+from classroom.release import STUDENT_DIR, main, render, student_version
+from utils.paths import chapter_paths
 
 CHAPTERS = chapter_paths()
 
@@ -142,6 +144,56 @@ def test_every_test_cell_asserts_and_solution_cells_hold_solutions(chapter):
 def test_some_exercises_have_hidden_tests(chapter):
     name, nb = chapter
     assert any(HIDDEN_TESTS[0] in c.source for c in nb.cells if is_test_cell(c)), f"{name}: add hidden tests"
+
+
+def test_every_exercise_depends_only_on_the_chapter_and_its_own_solution(chapter):
+    """What makes one run of each chapter enough: its student version runs the same cells up to the exercises."""
+    name, nb = chapter
+    assert exercise_dependency_problems(nb.cells) == [], name
+
+
+# --- exercise dependencies ----------------------------------------------------------------------------------
+
+
+def test_defined_and_read_names_cover_every_kind_of_binding_and_scope():
+    source = ("import os\nfrom a import b as c\nfor i in range(3):\n    pass\nwith open('x') as fh:\n    pass\n"
+              "def g():\n    global q\n    q = 1\n    return helper(i)\nclass K:\n    size = width\n"
+              "squares = [n * scale for n in range(3)]\n(w := 3)\n%timeit g()")
+    assert defined_names(source) == {"os", "c", "i", "fh", "g", "q", "K", "squares", "w"}
+    assert read_names(source) == {"helper", "i", "width", "scale"}  # builtins (open, range) are not names to define
+
+
+def tiny_exercises(first_test: str, second_test: str = "assert y == 2", after: str | None = None) -> list:
+    md = nbformat.v4.new_markdown_cell
+    cells = [
+        code("data = [1, 2, 3]"),
+        md("### Exercise 1 · One (2 points)"),
+        code("### BEGIN SOLUTION\nx = len(data)\n### END SOLUTION", solution_metadata("one_solution")),
+        code(first_test, autograded_metadata("one_tests", 2)),
+        md("### Exercise 2 · Two (3 points)"),
+        code("### BEGIN SOLUTION\ny = 2\n### END SOLUTION", solution_metadata("two_solution")),
+        code(second_test, autograded_metadata("two_tests", 3)),
+    ]
+    return cells + ([code(after)] if after is not None else [])
+
+
+def test_independent_exercises_pass_the_dependency_check():
+    assert exercise_dependency_problems(tiny_exercises("assert x == len(data)")) == []
+
+
+@pytest.mark.parametrize(
+    "first_test, second_test, after, message",
+    [
+        ("assert x == y", "assert y == 2", None, "Exercise 1 · One: its test cell reads 'y', which neither"),
+        ("assert x == 3", "assert y == x - 1", None, "Exercise 2 · Two: its test cell reads 'x', which neither"),
+        ("assert x == 3\ndata = []", "assert y == 2 and data == []", None, "reads 'data', which an earlier exercise"),
+        ("assert x == 3", "assert y == 2", "print(y)", "(after the exercises) reads 'y', which an exercise defines"),
+        ("def check():\n    return z\nassert check()", "assert y == 2", None, "reads 'z'"),
+    ],
+)
+def test_the_dependency_check_catches_exercises_that_lean_on_each_other(first_test, second_test, after, message):
+    problems = exercise_dependency_problems(tiny_exercises(first_test, second_test, after))
+    assert any(message in p for p in problems), problems
 
 
 # --- student versions ---------------------------------------------------------------------------------------
