@@ -14,10 +14,8 @@ never a crash of the grader; exit status 0 when every submission was graded, 2 w
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
-import os
 import sys
 import tempfile
 import time
@@ -34,7 +32,8 @@ from classroom.cells import (
     is_test_cell,
     remove_hidden_tests,
 )
-from classroom.release import CHAPTERS_DIR, chapter_paths
+from classroom.runner import run_notebook
+from utils.paths import CHAPTERS_DIR, chapter_paths
 
 DEFAULT_TIMEOUT = 900  # seconds per cell: the slowest chapter cell trains for about 4 minutes on a 2-core CPU
 
@@ -166,36 +165,14 @@ def _position(cells: list, cell: dict) -> int:
     return next(i for i, c in enumerate(cells) if c is cell)
 
 
-@contextlib.contextmanager
-def _environment(**values: str):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def execute(nb: nbformat.NotebookNode, timeout: float, kernel_name: str = "python3") -> str | None:
     """Run every cell of ``nb`` in place in a fresh kernel (errors do not stop it; a cell over ``timeout`` seconds
     is interrupted). Returns a problem in words if execution stopped early (e.g. the kernel died), else None."""
-    from nbclient import NotebookClient
-
     # The kernel starts in an empty folder and records results there, not in the course's runs/.
-    with tempfile.TemporaryDirectory(prefix="grade-") as workdir, _environment(COURSE_RUNS_DIR=workdir):
-        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=True,
-                                interrupt_on_timeout=True, resources={"metadata": {"path": workdir}})
-        try:
-            client.execute()
-        # DeadKernelError, a timeout that the interrupt could not end, a broken kernel spec: report, never crash.
-        except Exception as err:  # noqa: BLE001
-            first_line = (str(err).strip().splitlines() or [""])[0][:200]
-            return f"execution stopped early: {type(err).__name__}: {first_line}"
-    return None
+    with tempfile.TemporaryDirectory(prefix="grade-") as workdir:
+        run = run_notebook(nb, cwd=workdir, timeout=timeout, env={"COURSE_RUNS_DIR": workdir}, allow_errors=True,
+                           kernel_name=kernel_name)
+    return run.stopped
 
 
 def grade(submission: Path, source_path: Path | None = None, timeout: float = DEFAULT_TIMEOUT) -> Report:

@@ -19,15 +19,9 @@ import nbformat
 
 from classroom.cells import clear_solution, find_exercises, is_solution_cell, is_test_cell, remove_hidden_tests
 from utils.colab import colab_badge_url
-from utils.paths import REPO_ROOT
+from utils.paths import REPO_ROOT, chapter_paths
 
-CHAPTERS_DIR = REPO_ROOT / "chapters"
 STUDENT_DIR = REPO_ROOT / "student"
-
-
-def chapter_paths() -> list[Path]:
-    """Every chapter notebook, in order."""
-    return sorted(CHAPTERS_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
 def student_version(chapter: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:

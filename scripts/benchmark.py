@@ -20,27 +20,20 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = REPO_ROOT / "chapters"
+from utils.paths import CHAPTERS_DIR, REPO_ROOT, chapter_paths
+
 README_START, README_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 
 
-def run_notebook(path: Path, runs: Path, timeout: int) -> tuple[float, float, str | None]:
-    """Execute one notebook; return (seconds, seconds spent in its graded exercise cells, error message or None)."""
+def run_chapter(path: Path, runs: Path, timeout: int) -> tuple[float, float, str | None]:
+    """Execute one chapter; return (seconds, seconds spent in its graded exercise cells, error message or None)."""
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+
+    from classroom.runner import run_notebook
 
     nb = nbformat.read(path, as_version=4)
-    os.environ["COURSE_RUNS_DIR"] = str(runs)  # inherited by the kernel
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(CHAPTERS)}})
-    start = time.perf_counter()
-    try:
-        client.execute()
-        error = None
-    except CellExecutionError as err:
-        error = str(err).strip().splitlines()[-1][:200]
-    return time.perf_counter() - start, exercise_seconds(nb), error
+    run = run_notebook(nb, cwd=CHAPTERS_DIR, timeout=timeout, env={"COURSE_RUNS_DIR": str(runs)})
+    return run.seconds, exercise_seconds(nb), run.stopped
 
 
 def exercise_seconds(nb) -> float:
@@ -99,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
     parser.add_argument("--update-readme", action="store_true", help="write the table into README.md")
     args = parser.parse_args(argv)
-    notebooks = sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"))
+    notebooks = chapter_paths()
     if args.chapters:
         known = {p.stem: p for p in notebooks}
         unknown = [c for c in args.chapters if c not in known]
@@ -110,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for path in notebooks:
             print(f"running {path.name} ...", flush=True)
-            seconds, in_exercises, error = run_notebook(path, Path(tmp), args.timeout)
+            seconds, in_exercises, error = run_chapter(path, Path(tmp), args.timeout)
             record = Path(tmp) / f"{path.stem}.json"
             metrics = json.loads(record.read_text())["metrics"] if record.exists() and not error else {}
             rows.append({"chapter": path.stem, "seconds": seconds, "exercise_seconds": in_exercises, "metrics": metrics,

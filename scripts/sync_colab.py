@@ -13,9 +13,8 @@ import json
 import re
 import sys
 
-from classroom.release import chapter_paths
 from utils.colab import colab_badge_markdown, colab_setup_code
-from utils.paths import REPO_ROOT
+from utils.paths import REPO_ROOT, chapter_paths
 
 BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
 COLAB_IF = 'if "google.colab" in sys.modules'

@@ -11,9 +11,15 @@ import tempfile
 from pathlib import Path
 
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent
+CHAPTERS_DIR: Path = REPO_ROOT / "chapters"
 
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 RUNS_DIR_ENV = "COURSE_RUNS_DIR"
+
+
+def chapter_paths() -> list[Path]:
+    """Every chapter notebook, in order: ``chapters/NN_topic.ipynb``."""
+    return sorted(CHAPTERS_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
 def data_dir() -> Path:
