@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from utils.digits import MNIST_MEAN, MNIST_STD
+
 
 @dataclass
 class CNNConfig:
@@ -22,8 +24,8 @@ class CNNConfig:
     dropout: float = 0.2
     num_classes: int = 10
     image_size: int = 28
-    mean: float = 0.1307  # pixel statistics used to standardise inputs (MNIST's by default)
-    std: float = 0.3081
+    mean: float = MNIST_MEAN  # pixel statistics used to standardise inputs (MNIST's by default)
+    std: float = MNIST_STD
 
 
 class CNN(nn.Module):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # pixel statistics of the MNIST training set
+from utils.digits import MNIST_MEAN, MNIST_STD
 
 
 def flatten_images(x: Tensor, in_features: int) -> Tensor:

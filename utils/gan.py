@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from utils.data import minibatches
+from utils.digits import check_digit_images
 from utils.modes import eval_mode
 
 
@@ -260,8 +261,7 @@ def train_gan(
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     if snapshot_every is not None and snapshot_every < 1:
         raise ValueError(f"snapshot_every must be a positive number of steps, got {snapshot_every}")
-    if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
-        raise ValueError(f"expected images [N, 1, 28, 28] in [0, 1], got shape {tuple(images.shape)}")
+    check_digit_images(images)
     conditional = generator.config.num_classes > 0
     if conditional != (labels is not None):
         raise ValueError("pass labels exactly when the generator is class-conditional")

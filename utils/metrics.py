@@ -9,7 +9,9 @@ of each image set and measures how far apart the two Gaussians are:
 Lower is better; 0 means identical statistics. Because every finite sample differs from the true distribution,
 two sets of *real* digits already have a small distance: report that **floor** (``real_floor``) next to a score.
 ``class_distribution`` turns mode collapse into numbers: how evenly samples cover the ten digits, and how sure the
-classifier is about them. ``score_samples`` gives both against the MNIST test set, the course's standard reference.
+classifier is about them. ``score_samples`` gives both against the MNIST test set, the course's standard reference,
+with the **Fréchet ratio** (the distance divided by that of uniform noise, ``frechet_ratio``), and
+``score_generator`` scores a generator's samples drawn from fixed noise (``SAMPLE_SEED``).
 """
 
 from __future__ import annotations
@@ -21,45 +23,10 @@ from functools import lru_cache
 import torch
 from torch import Tensor, nn
 
-from utils import pretrained
+from utils.digits import check_digit_images
+from utils.evaluator import FEATURE_DIM, mnist_classifier
 
-FEATURE_DIM = pretrained.MNIST_CLASSIFIER_CONFIG.hidden  # 64
-
-
-@lru_cache(maxsize=4)
-def _classifier_on(device: str) -> nn.Module:
-    model = pretrained.load("mnist_classifier", device=device)
-    model.requires_grad_(False)
-    return model
-
-
-def mnist_classifier(device: str | torch.device = "cpu") -> nn.Module:
-    """The shipped MNIST classifier (99.3%+ test accuracy) in eval mode; one shared, frozen instance per device."""
-    return _classifier_on(str(torch.device(device))).eval()
-
-
-def check_images(images: Tensor, name: str = "images", min_count: int = 1) -> None:
-    """Raise a clear error unless ``images`` is a float tensor ``[N, 1, 28, 28]`` in [0, 1] with N >= min_count.
-
-    ``TypeError`` for something that is not a tensor, ``ValueError`` for a wrong shape, dtype, range or count.
-    """
-    if not isinstance(images, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor [N, 1, 28, 28], got {type(images).__name__}")
-    if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
-        raise ValueError(f"{name} must have shape [N, 1, 28, 28], got {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor with values in [0, 1], got dtype {images.dtype}")
-    if images.shape[0] < min_count:
-        raise ValueError(
-            f"{name}: {images.shape[0]} images are too few; this needs at least {min_count} "
-            f"(and several thousand for a stable score)"
-        )
-    low, high = images.min().item(), images.max().item()
-    if not (math.isfinite(low) and math.isfinite(high)) or low < 0.0 or high > 1.0:
-        raise ValueError(
-            f"{name} must have values in [0, 1], found [{low:.3g}, {high:.3g}]: "
-            "rescale a generator's [-1, 1] output with (x + 1) / 2, and clamp or check for NaNs"
-        )
+SAMPLE_SEED = 1  # the seed of the latent noise whenever the course scores a generator (``score_generator``)
 
 
 @torch.no_grad()
@@ -76,7 +43,7 @@ def _embed(images: Tensor, batch_size: int = 2048) -> tuple[Tensor, Tensor]:
 
 def mnist_features(images: Tensor, batch_size: int = 2048) -> Tensor:
     """Penultimate classifier features ``[N, 64]`` (float32, on ``images``' device) of images ``[N, 1, 28, 28]``."""
-    check_images(images)
+    check_digit_images(images)
     return _embed(images, batch_size)[0]
 
 
@@ -125,8 +92,8 @@ def frechet_distance(images_a: Tensor, images_b: Tensor) -> float:
     Each set needs more images than the 64 feature dimensions (a full-rank covariance); use thousands (the course
     uses 10,000) because the score is biased upwards for small sets.
     """
-    check_images(images_a, "images_a", min_count=FEATURE_DIM + 1)
-    check_images(images_b, "images_b", min_count=FEATURE_DIM + 1)
+    check_digit_images(images_a, "images_a", min_count=FEATURE_DIM + 1)
+    check_digit_images(images_b, "images_b", min_count=FEATURE_DIM + 1)
     stats_a = feature_statistics(_embed(images_a)[0])
     stats_b = feature_statistics(_embed(images_b)[0])
     return frechet_distance_from_statistics(*stats_a, *stats_b)
@@ -143,18 +110,25 @@ def mnist_test_statistics() -> tuple[Tensor, Tensor]:
 
 def frechet_distance_to_mnist_test(images: Tensor) -> float:
     """Fréchet distance of images ``[N, 1, 28, 28]`` in [0, 1] to the MNIST test set: the course's standard score."""
-    check_images(images, min_count=FEATURE_DIM + 1)
+    check_digit_images(images, min_count=FEATURE_DIM + 1)
     return frechet_distance_from_statistics(*feature_statistics(_embed(images)[0]), *mnist_test_statistics())
 
 
 @lru_cache(maxsize=1)
 def noise_frechet_distance() -> float:
-    """Fréchet distance of 10,000 uniform-noise images (seed 0) to the MNIST test set: the 'worst' reference.
-
-    A generator's score divided by this is its ``frechet_ratio`` (0 = perfect, 1 = as bad as noise).
-    """
+    """Fréchet distance of 10,000 uniform-noise images (seed 0) to the MNIST test set: the 'worst' reference."""
     noise = torch.rand(10000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     return frechet_distance_to_mnist_test(noise)
+
+
+def frechet_ratio(frechet: float) -> float:
+    """A Fréchet distance to the MNIST test set as a fraction of uniform noise's: 0 = perfect, 1 = as bad as noise.
+
+    The course's headline score for generated digits (``SampleScore.frechet_ratio`` holds it for a scored set).
+    """
+    if not math.isfinite(frechet) or frechet < 0:
+        raise ValueError(f"a Fréchet distance is finite and >= 0, got {frechet}")
+    return frechet / noise_frechet_distance()
 
 
 def real_floor(n: int = 10000) -> float:
@@ -192,7 +166,7 @@ def _distribution_from_probabilities(probs: Tensor) -> ClassDistribution:
 
 def class_distribution(images: Tensor, batch_size: int = 2048) -> ClassDistribution:
     """Predicted-label histogram, its entropy and the mean confidence for images ``[N, 1, 28, 28]`` in [0, 1]."""
-    check_images(images)
+    check_digit_images(images)
     return _distribution_from_probabilities(_embed(images, batch_size)[1])
 
 
@@ -201,20 +175,31 @@ class SampleScore:
     """Everything the course reports about a set of generated digits."""
 
     frechet: float  # Fréchet distance to the MNIST test set (lower is better; compare with real_floor())
+    frechet_ratio: float  # frechet / that of uniform noise: 0 = perfect, 1 = as bad as noise
     classes: ClassDistribution
 
 
 def score_samples(images: Tensor) -> SampleScore:
-    """Fréchet distance to the MNIST test set and class distribution of images ``[N, 1, 28, 28]``, in one pass."""
-    check_images(images, min_count=FEATURE_DIM + 1)
+    """Fréchet distance (and ratio) to the MNIST test set and class distribution of images ``[N, 1, 28, 28]``."""
+    check_digit_images(images, min_count=FEATURE_DIM + 1)
     features, probs = _embed(images)
     frechet = frechet_distance_from_statistics(*feature_statistics(features), *mnist_test_statistics())
-    return SampleScore(frechet=frechet, classes=_distribution_from_probabilities(probs))
+    return SampleScore(frechet=frechet, frechet_ratio=frechet_ratio(frechet),
+                       classes=_distribution_from_probabilities(probs))
+
+
+def score_generator(model: nn.Module, n: int = 10_000, labels: Tensor | None = None) -> SampleScore:
+    """Score ``n`` samples of a generator with ``sample(n, labels=None, generator=None)`` (the DCGAN, the VAE, ...),
+    drawn from latent noise seeded with ``SAMPLE_SEED``, so that every chapter and script scores a model alike."""
+    if n <= FEATURE_DIM:
+        raise ValueError(f"n must be more than {FEATURE_DIM} samples (use 10,000 for a stable score), got {n}")
+    samples = model.sample(n, labels=labels, generator=torch.Generator().manual_seed(SAMPLE_SEED))
+    return score_samples(samples.cpu())
 
 
 def predicted_digits(images: Tensor, batch_size: int = 2048) -> Tensor:
     """The classifier's digit ``[N]`` (int64) for each image ``[N, 1, 28, 28]`` in [0, 1]."""
-    check_images(images)
+    check_digit_images(images)
     return _embed(images, batch_size)[1].argmax(dim=1)
 
 
@@ -223,7 +208,7 @@ def conditional_accuracy(images: Tensor, requested: Tensor) -> float:
 
     The score of a class-conditional generator: 1.0 when every sample shows its requested digit.
     """
-    check_images(images)
+    check_digit_images(images)
     if requested.shape != (images.shape[0],) or requested.dtype != torch.long:
         raise ValueError(
             f"requested must be int64 digits of shape [{images.shape[0]}], got {tuple(requested.shape)} {requested.dtype}"

@@ -1,129 +1,35 @@
-"""A tiny registry of shipped, trained models: ``utils.pretrained.load(name)`` returns one ready to use.
+"""The course's shipped, trained models: ``utils.pretrained.load(name)`` returns one ready to use.
 
-Each entry says how to build the model, which file holds its ``state_dict`` (under ``utils/weights/``, verified by
-sha256 and loaded with ``weights_only=True``), the command that reproduces the file, and the number its chapter
-states together with a function that measures it, so that a test can prove every shipped file still meets it.
-Later chapters register their generators here.
+    from utils import pretrained
+    pretrained.names()                      # ['dcgan-mnist', 'gpt-shakespeare', 'mnist_classifier', 'vae-mnist']
+    pretrained.load("dcgan-mnist").sample(16)   # [16, 1, 28, 28] in [0, 1]
+    pretrained.info("vae-mnist").trained_by     # the command that reproduces its weights
+
+The registry mechanism (entries, ``register``, ``info``, ``load``, ``ship``) lives in ``utils.registry``; this module
+is the catalogue: it registers the generators the course ships (each with its recipe, its chapter's number and the
+function that measures it) and imports ``utils.evaluator``, which registers the MNIST evaluator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from utils.checkpoint import load_checkpoint
-from utils.cnn import CNN, CNNConfig
-from utils.download import verify_checksum
+from utils import evaluator  # noqa: F401  (registers "mnist_classifier")
 from utils.gan import GANConfig, Generator
 from utils.gpt import GPT, GPTConfig
+from utils.metrics import score_generator
+from utils.recipes import DCGANRecipe, VAERecipe
+from utils.registry import Pretrained, info, load, names, register
+from utils.train import StreamTrainConfig
 from utils.vae import VAE, VAEConfig
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-
-
-@dataclass(frozen=True)
-class Pretrained:
-    """One shipped model."""
-
-    name: str
-    description: str
-    build: Callable[[], nn.Module]  # a fresh, untrained model of the right architecture
-    filename: str  # under utils/weights/
-    sha256: str
-    size: int  # bytes
-    trained_by: str  # the command that reproduces the file
-    metric: str  # what ``measure`` returns, e.g. "MNIST test accuracy"
-    target: float  # the number its chapter states
-    higher_is_better: bool
-    measure: Callable[[nn.Module], float]  # evaluates a loaded model on CPU
-
-    @property
-    def path(self) -> Path:
-        return WEIGHTS_DIR / self.filename
-
-    def meets_target(self, value: float) -> bool:
-        return value >= self.target if self.higher_is_better else value <= self.target
-
-
-_REGISTRY: dict[str, Pretrained] = {}
-
-
-def register(entry: Pretrained) -> None:
-    """Add a model to the registry; names are unique."""
-    if entry.name in _REGISTRY:
-        raise ValueError(f"a pretrained model named {entry.name!r} is already registered")
-    _REGISTRY[entry.name] = entry
-
-
-def names() -> list[str]:
-    """The names of all registered models, sorted."""
-    return sorted(_REGISTRY)
-
-
-def info(name: str) -> Pretrained:
-    """The registry entry of ``name``; ``ValueError`` listing the known names otherwise."""
-    if name not in _REGISTRY:
-        raise ValueError(f"no pretrained model {name!r}; available: {', '.join(names()) or '(none)'}")
-    return _REGISTRY[name]
-
-
-def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
-    """The shipped model ``name`` with its trained weights, on ``device``, in eval mode."""
-    entry = info(name)
-    if not entry.path.is_file():
-        raise FileNotFoundError(
-            f"the weights of {name!r} are missing ({entry.path}); restore them with `git checkout -- {entry.path.name}` "
-            f"in utils/weights/ or retrain them with `{entry.trained_by}`."
-        )
-    verify_checksum(
-        entry.path, entry.sha256, entry.size, remedy=f"Restore it with git, or retrain it with `{entry.trained_by}`."
-    )
-    model = entry.build()
-    load_checkpoint(entry.path, model, map_location=device)
-    return model.to(device).eval()
-
-
-# --- the models the course ships -------------------------------------------------------------------------------
-
-MNIST_CLASSIFIER_CONFIG = CNNConfig(channels=(16, 32), kernel_size=5, hidden=64, dropout=0.2)
-
-
-def _mnist_test_accuracy(model: nn.Module) -> float:
-    from utils.data import load_mnist
-    from utils.evaluate import accuracy, predict_logits
-
-    x, y = load_mnist("test")
-    return accuracy(predict_logits(model, x), y)
-
-
-register(
-    Pretrained(
-        name="mnist_classifier",
-        description="LeNet-style MNIST classifier (114k parameters); its 64 penultimate features are the course's "
-        "feature space for Fréchet distances (utils.metrics)",
-        build=lambda: CNN(MNIST_CLASSIFIER_CONFIG),
-        filename="mnist_classifier.pt",
-        sha256="891f586f506d34cf1bec7bd57bf514631d00945a2e17f76fcf380abb3c459ef1",  # printed by the training script
-        size=463533,
-        trained_by="python scripts/train_mnist_classifier.py",
-        metric="MNIST test accuracy",
-        target=0.993,
-        higher_is_better=True,
-        measure=_mnist_test_accuracy,
-    )
-)
+__all__ = ["Pretrained", "info", "load", "names", "register", "SHIPPED_GPT_CONFIG"]
 
 
 def _dcgan_frechet_ratio(generator: nn.Module) -> float:
-    """Fréchet distance of 10,000 samples to the MNIST test set, divided by that of uniform noise (lower is better)."""
-    from utils.metrics import frechet_distance_to_mnist_test, noise_frechet_distance
-
-    samples = generator.sample(10000, generator=torch.Generator().manual_seed(0))
-    return frechet_distance_to_mnist_test(samples) / noise_frechet_distance()
+    """Fréchet ratio to noise of 10,000 samples (``utils.metrics.score_generator``; lower is better)."""
+    return score_generator(generator).frechet_ratio
 
 
 register(
@@ -139,6 +45,7 @@ register(
         target=0.03,
         higher_is_better=False,
         measure=_dcgan_frechet_ratio,
+        recipe=DCGANRecipe(epochs=25, batch_size=128, lr_g=2e-4, lr_d=2e-4, ema_decay=0.999),
     )
 )
 
@@ -164,11 +71,13 @@ register(
         target=93.5,
         higher_is_better=False,
         measure=_vae_test_negative_elbo,
+        recipe=VAERecipe(epochs=40),
+        float16=True,
     )
 )
 
 
-SHIPPED_CONFIG = GPTConfig(vocab_size=65, block_size=256, n_layer=4, n_head=4, n_embd=128)  # chapter 06's, larger
+SHIPPED_GPT_CONFIG = GPTConfig(vocab_size=65, block_size=256, n_layer=4, n_head=4, n_embd=128)  # chapter 06's, larger
 
 
 def _gpt_validation_loss(model: nn.Module) -> float:
@@ -185,7 +94,7 @@ register(
         name="gpt-shakespeare",
         description="character-level GPT for Tiny Shakespeare (chapter 06's recipe; 4 layers, width 128, context 256); "
         "its vocabulary is utils.text.shakespeare_characters()[0]; generate(idx, n) continues a prompt",
-        build=lambda: GPT(SHIPPED_CONFIG),
+        build=lambda: GPT(SHIPPED_GPT_CONFIG),
         filename="gpt_shakespeare.pt",
         sha256="3024246ffb656985707cebf859984a5ec6f88b386f3286871676cd5a19131f39",
         size=1701060,
@@ -194,5 +103,7 @@ register(
         target=1.53,
         higher_is_better=False,
         measure=_gpt_validation_loss,
+        recipe=StreamTrainConfig(block_size=256, batch_size=16, steps=2400, max_lr=4e-3, embedding_lr_multiplier=5.0),
+        float16=True,
     )
 )

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from utils.digits import check_digit_images
 from utils.modes import eval_mode
 
 PIXELS = 28 * 28
@@ -28,20 +29,13 @@ class VAEConfig:
     num_classes: int = 0  # > 0: a conditional VAE; encoder and decoder also see the one-hot label
 
 
-def _check_images(x: Tensor) -> None:
-    if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
-        raise ValueError(f"expected images [N, 1, 28, 28], got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"expected float images with values in [0, 1], got dtype {x.dtype}")
-
-
 def dynamic_binarize(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Sample each pixel as Bernoulli(intensity): images ``[N, 1, 28, 28]`` in [0, 1] -> {0, 1}, float.
 
     Drawing a fresh binarisation every epoch (Salakhutdinov & Murray, 2008) is the standard protocol for
     "binarised MNIST" likelihoods and acts as data augmentation.
     """
-    _check_images(x)
+    check_digit_images(x)
     noise = torch.rand(x.shape, generator=generator).to(x.device)
     return (noise < x).float()
 
@@ -117,7 +111,7 @@ class VAE(nn.Module):
 
     def encode(self, x: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Mean and log-variance ``[N, latent_dim]`` of q(z | x) for images ``[N, 1, 28, 28]``."""
-        _check_images(x)
+        check_digit_images(x)
         features = self.encoder(self._with_labels(x.flatten(1), labels))
         return self.to_mean(features), self.to_logvar(features)
 
