@@ -1,6 +1,6 @@
 """Train the course's MNIST evaluator and write utils/weights/mnist_classifier.pt (reproducible, CPU, ~2-3 minutes).
 
-    python scripts/train_mnist_classifier.py [--out path.pt]
+    python scripts/train_mnist_classifier.py [--epochs 8] [--out path.pt]
 
 Builds the network of the ``"mnist_classifier"`` registry entry (``utils.evaluator``: a LeNet-style CNN with 64
 penultimate features) and trains it with the entry's recipe (``utils.recipes.train_classifier``: random shifts of up to
@@ -12,6 +12,7 @@ for the entry.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from utils.data import load_mnist
 from utils.pretrained import info
@@ -21,15 +22,16 @@ from utils.seeding import seed_everything
 
 
 def main(argv: list[str] | None = None) -> None:
+    entry = info("mnist_classifier")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=entry.recipe.epochs)
     parser.add_argument("--out", help="where to write the weights (default: the registry entry's file)")
     args = parser.parse_args(argv)
-    entry = info("mnist_classifier")
     generator = seed_everything(0)
     images, labels = load_mnist("train")
     model = entry.build()
-    history = train_classifier(model, images, labels, entry.recipe, generator=generator)
-    print(f"trained {entry.recipe.epochs} epochs in {history.seconds:.0f} s")
+    history = train_classifier(model, images, labels, replace(entry.recipe, epochs=args.epochs), generator=generator)
+    print(f"trained {args.epochs} epochs in {history.seconds:.0f} s")
     ship_or_exit(entry, model, args.out)
 
 

@@ -36,12 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     model = entry.build()
     history = train_vae(model, images, replace(entry.recipe, epochs=args.epochs), generator=rng)
     print(f"trained {args.epochs} epochs in {history.seconds:.0f} s")
+    ship_or_exit(entry, model, args.out)
     stored = entry.build()
-    stored.load_state_dict(stored_state(entry, model))  # the float16 values that ship
+    stored.load_state_dict(stored_state(entry, model))  # the float16 values that shipped
     nll = -importance_weighted_bound(stored, binarized_mnist_test()[:2000], k=1000,
                                      generator=torch.Generator().manual_seed(0)).mean()
     print(f"importance-weighted NLL (k=1000, 2000 test digits) {nll:.2f} nats")
-    ship_or_exit(entry, model, args.out)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from utils.colab import colab_badge_url, colab_setup_code
-from utils.paths import REPO_ROOT
+from utils.paths import chapter_paths
 
-NOTEBOOKS = sorted((REPO_ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = chapter_paths()
 ABSOLUTE_PATH = re.compile(r"""["'](/(home|Users|tmp|work|root|content|mnt)/|[A-Za-z]:\\\\)""")
 
 

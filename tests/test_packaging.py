@@ -61,3 +61,11 @@ def test_pytest_runs_unit_tests_and_every_notebook_with_nbval():
     options = PYPROJECT["tool"]["pytest"]["ini_options"]
     assert options["testpaths"] == ["tests", "chapters"]
     assert "--nbval-lax" in options["addopts"] and "--nbval-current-env" in options["addopts"]
+
+
+def test_the_package_docstring_lists_every_utils_module_and_no_other():
+    import utils
+
+    listed = set(re.findall(r"^    (\w+)\s", utils.__doc__, re.MULTILINE))
+    modules = {p.stem for p in (REPO_ROOT / "utils").glob("*.py") if p.stem != "__init__"}
+    assert listed == modules, f"utils/__init__.py lists {sorted(listed - modules)}, misses {sorted(modules - listed)}"

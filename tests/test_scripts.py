@@ -101,23 +101,24 @@ def test_strip_removes_outputs_and_counts(tmp_path):
 gan_recipes = load_script("gan_recipes")
 
 
-def test_gan_recipes_rejects_unknown_recipes(capsys, monkeypatch):
-    monkeypatch.setattr("sys.argv", ["gan_recipes.py", "--recipes", "baseline,magic"])
+def test_gan_recipes_rejects_unknown_recipes(capsys):
     with pytest.raises(SystemExit):
-        gan_recipes.main()
+        gan_recipes.main(["--recipes", "baseline,magic"])
     assert "unknown recipe(s) magic" in capsys.readouterr().err
 
 
 def test_gan_recipe_row_reports_steps_and_scores():
     from utils.data import load_mnist
+    from utils.recipes import DCGANRecipe
 
     images = load_mnist("test")[0][:256]
-    recipe = gan_recipes.Recipe("tiny", batch_size=64, ema_decay=0.9)
-    row = gan_recipes.run(recipe, images, epochs=1, noise_distance=1000.0)
+    recipe = gan_recipes.Recipe("tiny", DCGANRecipe(batch_size=64, ema_decay=0.9))
+    row = gan_recipes.run(recipe, images, epochs=1, n_scored=200)
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[0] == "tiny" and cells[1] == "4"  # 256 images / batch 64 = 4 steps
     raw_ratio, ratio, entropy, confidence = map(float, cells[3:])
     assert raw_ratio > 0.1 and ratio > 0.1  # four steps from scratch are far from digits
+    assert raw_ratio != ratio  # the EMA generator is scored, and the raw one beside it
     assert 0 <= entropy <= 2.31 and 0.1 <= confidence <= 1
 
 
@@ -145,3 +146,66 @@ def test_gpt_recipe_row_reports_steps_time_and_validation_loss():
     mismatched = gpt_recipes.Recipe("bad", {"block_size": 8, "n_embd": 16}, {"block_size": 16})
     with pytest.raises(ValueError, match="training windows of 16 for a model of block_size 8"):
         gpt_recipes.run(mismatched, stream, stream, vocab_size=8)
+
+
+# --- the training scripts of the shipped models ------------------------------------------------------------
+
+
+def small_mnist(split: str = "train"):
+    from utils.data import load_mnist
+
+    images, labels = load_mnist("test")
+    return images[:256], labels[:256]
+
+
+@pytest.mark.parametrize(
+    "script, entry_name, args",
+    [
+        ("train_mnist_classifier", "mnist_classifier", ["--epochs", "1"]),
+        ("train_dcgan", "dcgan-mnist", ["--epochs", "1"]),
+        ("train_vae", "vae-mnist", ["--epochs", "1"]),
+    ],
+)
+def test_an_image_training_script_trains_its_entry_and_refuses_to_ship_below_target(
+    script, entry_name, args, tmp_path, monkeypatch, capsys
+):
+    """One epoch on 256 digits trains the entry's model with its recipe, is measured like the shipped file, misses
+    the target, and writes nothing."""
+    from utils.pretrained import info
+
+    module = load_script(script)
+    monkeypatch.setattr(module, "load_mnist", small_mnist)
+    out = tmp_path / "weights.pt"
+    with pytest.raises(SystemExit, match=f"not shipped: {entry_name}: .*the weights were not written"):
+        module.main([*args, "--out", str(out)])
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert "trained 1 epochs" in capsys.readouterr().out
+    assert info(entry_name).path.exists(), "the shipped file is untouched"
+
+
+def test_the_gpt_training_script_trains_its_entry_and_refuses_to_ship_below_target(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from utils.pretrained import info
+
+    module = load_script("train_gpt")
+    entry = info("gpt-shakespeare")
+    quick = replace(entry, recipe=replace(entry.recipe, batch_size=2, warmup_steps=1))
+    monkeypatch.setattr(module, "info", lambda name: quick if name == entry.name else info(name))
+    out = tmp_path / "weights.pt"
+    with pytest.raises(SystemExit, match=r"not shipped: gpt-shakespeare: loss on the Tiny Shakespeare .* is [3-9]\."):
+        module.main(["--steps", "3", "--out", str(out)])
+    assert not out.exists()
+
+
+def test_no_training_script_names_a_weights_file_or_writes_a_checkpoint_itself():
+    import ast
+
+    for path in sorted((REPO_ROOT / "scripts").glob("train_*.py")):
+        text = path.read_text()
+        tree = ast.parse(text)
+        docstring = ast.get_docstring(tree, clean=False)
+        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        assert not [s for s in strings if ".pt" in s and s != docstring], f"{path.name}: the entry names the file"
+        assert "save_checkpoint" not in text and "sha256_of" not in text, f"{path.name}: ship through utils.registry"
+        assert "ship_or_exit(entry" in text and "entry.build()" in text and "entry.recipe" in text, path.name

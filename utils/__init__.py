@@ -4,17 +4,33 @@ Chapters teach an idea by building it in the notebook; `utils` holds the clean, 
 chapters reuse. Import what you need from its modules, for example ``from utils.data import load_mnist``.
 
 Modules:
-    paths       where the repository, its data and its run records live
-    device      picking CUDA, Apple MPS or the CPU
+    paths       where the repository, its chapters, data and run records live; atomic writes
+    device      picking CUDA, Apple MPS or the CPU, and a chapter's laptop or GPU setting
+    colab       the course's address, Colab badges and the Colab setup block
     seeding     one call that seeds Python, NumPy and PyTorch
     download    fetching a file once, checksum-verified and written atomically
     data        the course's datasets as in-memory tensors, and mini-batching
-    train       a small training loop with a progress bar and a loss history
+    digits      the digit-image convention ([N, 1, 28, 28] in [0, 1]), its check, MNIST's mean and std
+    augment     random shifts of image batches
+    modes       ``eval_mode(model)``: eval mode for a block, the previous mode restored
+    train       training loops (epochs, steps, token streams), History, AdamW groups, schedules
+    recipes     the training recipes of the shipped image models (classifier, DCGAN, VAE), each written once
     evaluate    predictions, accuracy, confusion matrices
     plot        image grids and training curves
     checkpoint  saving and loading ``state_dict``s safely
     results     recording a chapter's measured results
-    feedforward the chapter 01 models (softmax regression, MLP)
+    feedforward chapter 01's models (softmax regression, MLP)
+    cnn         chapter 02's LeNet-style CNN
+    evaluator   the course's MNIST evaluator (registered as "mnist_classifier")
+    metrics     scoring generated digits: Fréchet distance and ratio, class coverage, conditional accuracy
+    text        character vocabularies, the names and Shakespeare datasets as ids, windows
+    sampling    next-token distributions: temperature, top-k, top-p
+    charlm      chapter 03's recurrent character language models
+    gan         chapter 04's DCGAN, its losses, EMA and training loop
+    vae         chapter 05's VAE, the ELBO and the importance-weighted bound
+    gpt         chapter 06's GPT with a key/value cache
+    registry    the registry mechanism of shipped models (entries, load, ship); imports no model
+    pretrained  the catalogue of shipped models: ``load(name)``
 """
 
 __version__ = "0.1.0"
