@@ -8,11 +8,11 @@ from utils.charlm import (
     CharRNN,
     CharRNNConfig,
     evaluate_nll,
-    next_token_distribution,
     sample,
     sequence_loss,
 )
 from utils.text import IGNORE_INDEX, CharVocab, name_sequences
+from utils.train import train_steps
 
 VOCAB = CharVocab("abcde")
 
@@ -53,13 +53,11 @@ def test_loss_falls_on_a_fixed_batch():
     model = small()
     inputs, targets = name_sequences(["abc", "bad", "cab", "dace"], VOCAB)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    first = sequence_loss(model, inputs, targets).item()
-    for _ in range(50):
-        loss = sequence_loss(model, inputs, targets)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < first / 3
+    history = train_steps(
+        model, sequence_loss, lambda: (inputs, targets), optimizer=optimizer, steps=50, progress=False
+    )
+    assert len(history.step_loss) == 50
+    assert history.step_loss[-1] < history.step_loss[0] / 3
 
 
 def test_evaluate_nll_is_the_per_character_average_over_batches():
@@ -72,32 +70,6 @@ def test_evaluate_nll_is_the_per_character_average_over_batches():
     torch.nn.init.zeros_(untrained.readout.weight)
     torch.nn.init.zeros_(untrained.readout.bias)
     assert evaluate_nll(untrained, inputs, targets) == pytest.approx(math.log(len(VOCAB)), rel=1e-6)
-
-
-def test_temperature_zero_is_argmax_and_top_k_keeps_k():
-    logits = torch.tensor([[1.0, 3.0, 2.0, 0.0]])
-    assert next_token_distribution(logits, temperature=0).tolist() == [[0.0, 1.0, 0.0, 0.0]]
-    probs = next_token_distribution(logits, top_k=2)
-    assert (probs > 0).tolist() == [[False, True, True, False]] and probs.sum().item() == pytest.approx(1.0)
-    cold, hot = next_token_distribution(logits, temperature=0.5), next_token_distribution(logits, temperature=2.0)
-    assert cold.max() > hot.max()
-    with pytest.raises(ValueError, match="temperature must be >= 0"):
-        next_token_distribution(logits, temperature=-1)
-    with pytest.raises(ValueError, match="top_k must be between 1 and 4"):
-        next_token_distribution(logits, top_k=5)
-
-
-def test_top_p_keeps_the_smallest_set_that_reaches_p():
-    logits = torch.tensor([[0.5, 0.3, 0.15, 0.05]]).log()
-    assert torch.allclose(next_token_distribution(logits, top_p=0.7), torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
-    assert torch.allclose(next_token_distribution(logits, top_p=0.81), torch.tensor([[0.5, 0.3, 0.15, 0.0]]) / 0.95)
-    assert next_token_distribution(logits, top_p=0.01).tolist() == [[1.0, 0.0, 0.0, 0.0]]  # the top token stays
-    assert torch.allclose(next_token_distribution(logits, top_p=1.0), torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    shuffled = logits[:, [2, 0, 3, 1]]  # order in the vocabulary does not matter
-    assert torch.allclose(next_token_distribution(shuffled, top_p=0.7), torch.tensor([[0.0, 0.625, 0.0, 0.375]]))
-    for bad in (0.0, 1.5):
-        with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\]"):
-            next_token_distribution(logits, top_p=bad)
 
 
 def test_greedy_sampling_follows_the_argmax_path():

@@ -18,6 +18,7 @@ from utils.gan import (
     to_unit_range,
     train_gan,
 )
+from utils.train import train_steps
 
 
 def test_generator_maps_noise_to_images_in_minus_one_one():
@@ -99,11 +100,12 @@ def test_a_discriminator_step_lowers_its_loss_on_a_fixed_batch(kind):
     fake = torch.zeros(16, 1, 28, 28).uniform_(-1, 1)
     optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-3)
     before = discriminator_loss(discriminator(real), discriminator(fake), kind).item()
-    for _ in range(5):
-        loss = discriminator_loss(discriminator(real), discriminator(fake), kind)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+
+    def loss_fn(model: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return discriminator_loss(model(real), model(fake), kind)
+
+    history = train_steps(discriminator, loss_fn, lambda: (real, fake), optimizer=optimizer, steps=5, progress=False)
+    assert history.step_loss[0] == pytest.approx(before, rel=1e-6)
     assert discriminator_loss(discriminator(real), discriminator(fake), kind).item() < before
 
 
@@ -194,7 +196,7 @@ def test_conditional_training_needs_labels_and_bad_arguments_are_rejected():
     assert len(history.d_loss) == 2 and history.snapshots[0].shape == (10, 1, 28, 28)
     with pytest.raises(ValueError, match="epochs must be at least 1"):
         train_gan(Generator(), Discriminator(), images, epochs=0, progress=False)
-    with pytest.raises(ValueError, match=r"expected images \[N, 1, 28, 28\]"):
+    with pytest.raises(ValueError, match=r"images must have shape \[N, 1, 28, 28\]"):
         train_gan(Generator(), Discriminator(), images[:, 0], epochs=1, progress=False)
 
 

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from utils.gpt import GPT, Block, CausalSelfAttention, GPTConfig, KVCache, attention_maps, evaluate_lm, lm_loss
+from utils.train import train_steps
 
 CONFIG = GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)
 
@@ -149,11 +150,9 @@ def test_loss_starts_near_uniform_and_falls_on_a_fixed_batch():
         F.cross_entropy(model(x).flatten(0, 1), y.flatten()).item(), rel=1e-6
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(50):
-        loss = lm_loss(model, x, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    history = train_steps(model, lm_loss, lambda: (x, y), optimizer=optimizer, steps=50, progress=False)
+    assert len(history.step_loss) == 50
+    assert history.step_loss[0] == pytest.approx(math.log(CONFIG.vocab_size), abs=0.1)
     assert lm_loss(model, x, y).item() < 0.2
 
 

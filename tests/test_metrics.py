@@ -5,9 +5,10 @@ import torch
 import torch.nn.functional as F
 
 from utils.data import load_mnist
+from utils.digits import check_digit_images
 from utils.metrics import (
     FEATURE_DIM,
-    check_images,
+    _distribution_from_probabilities,
     class_distribution,
     conditional_accuracy,
     feature_statistics,
@@ -120,7 +121,7 @@ def test_something_that_is_not_a_tensor_is_a_type_error():
 
 
 def test_check_images_accepts_valid_batches():
-    check_images(torch.rand(3, 1, 28, 28), min_count=3)
+    check_digit_images(torch.rand(3, 1, 28, 28), min_count=3)
     with pytest.raises(ValueError, match="real_floor|n must be between"):
         real_floor(10)
 
@@ -147,12 +148,25 @@ def test_class_distribution_exposes_mode_collapse(mnist):
     assert math.log(2) <= two_modes.entropy < math.log(2) + 0.06  # the few misclassified digits add a little
 
 
-def test_single_class_entropy_is_exactly_zero_not_negative(mnist):
-    _, x_test, y_test = mnist
-    zeros = x_test[y_test == 0][:50]
-    result = class_distribution(zeros)
-    if result.histogram[0] == 1.0:
-        assert result.entropy == 0.0 and math.copysign(1.0, result.entropy) == 1.0
+def test_class_entropy_of_one_hot_predictions_is_exact_and_never_negative_zero():
+    one_hot = torch.eye(10)
+    single = _distribution_from_probabilities(one_hot[[3] * 7])  # every image read as a 3
+    assert single.entropy == 0.0 and math.copysign(1.0, single.entropy) == 1.0  # 0.0, not -0.0
+    assert math.copysign(1.0, single.normalized_entropy) == 1.0 and single.normalized_entropy == 0.0
+    assert single.histogram == [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert single.mean_confidence == 1.0
+    two = _distribution_from_probabilities(one_hot[[2, 5] * 4])
+    assert two.histogram == [0.0, 0.0, 0.5, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0]
+    assert two.entropy == pytest.approx(math.log(2), rel=1e-12)
+    assert two.normalized_entropy == pytest.approx(math.log(2) / math.log(10), rel=1e-12)
+    every = _distribution_from_probabilities(one_hot[list(range(10)) * 3])
+    assert every.histogram == [0.1] * 10
+    assert every.entropy == pytest.approx(math.log(10), rel=1e-12)
+    assert every.normalized_entropy == pytest.approx(1.0, rel=1e-12)
+    # the histogram counts arg-max predictions; the confidence averages the top probabilities
+    soft = torch.tensor([[0.6, 0.4] + [0.0] * 8, [0.1, 0.9] + [0.0] * 8])
+    mixed = _distribution_from_probabilities(soft)
+    assert mixed.histogram[:2] == [0.5, 0.5] and mixed.mean_confidence == pytest.approx(0.75)
 
 
 def test_scores_against_the_mnist_test_set(mnist):
