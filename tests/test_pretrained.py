@@ -1,11 +1,9 @@
-import shutil
-
 import pytest
 import torch
-from torch import nn
 
-from utils import pretrained
-from utils.download import ChecksumError, sha256_of
+from utils import pretrained, registry
+from utils.download import sha256_of
+from utils.paths import REPO_ROOT
 
 
 @pytest.mark.parametrize("name", pretrained.names())
@@ -37,39 +35,17 @@ def test_the_evaluator_is_a_cnn_with_64_features_that_reads_digits():
     assert torch.equal(logits.argmax(dim=1), y)
 
 
-def test_unknown_name_lists_what_exists():
+def test_the_catalogue_registers_every_shipped_file_and_each_entry_has_its_recipe_and_script():
+    """Loading, unknown names and corrupted files are tested with the mechanism (tests/test_registry.py)."""
+    shipped = sorted(p.name for p in registry.WEIGHTS_DIR.glob("*.pt"))
+    assert sorted(pretrained.info(name).filename for name in pretrained.names()) == shipped
+    for name in pretrained.names():
+        entry = pretrained.info(name)
+        assert entry.recipe is not None, f"{name}: the entry holds the recipe its script trains with"
+        script = entry.trained_by.removeprefix("python ")
+        assert (REPO_ROOT / script).is_file() and "info(" + repr(name).replace("'", '"') in (REPO_ROOT / script).read_text()
     with pytest.raises(ValueError, match="no pretrained model 'inception'; available: .*mnist_classifier"):
         pretrained.load("inception")
-
-
-def test_names_are_unique():
-    with pytest.raises(ValueError, match="already registered"):
-        pretrained.register(pretrained.info("mnist_classifier"))
-
-
-def test_missing_weights_say_how_to_restore_them(tmp_path, monkeypatch):
-    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"weights of 'mnist_classifier' are missing.*scripts/train_mnist"):
-        pretrained.load("mnist_classifier")
-
-
-def test_corrupted_weights_are_refused(tmp_path, monkeypatch):
-    entry = pretrained.info("mnist_classifier")
-    corrupt = tmp_path / entry.filename
-    shutil.copyfile(entry.path, corrupt)
-    data = bytearray(corrupt.read_bytes())
-    data[-100] ^= 0xFF
-    corrupt.write_bytes(bytes(data))
-    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(ChecksumError, match="corrupted.*retrain it with `python scripts/train_mnist_classifier.py`"):
-        pretrained.load("mnist_classifier")
-
-
-def test_meets_target_respects_the_direction():
-    lower = pretrained.Pretrained(
-        "x", "", nn.Identity, "x.pt", "", 0, "", "FID", 5.0, higher_is_better=False, measure=lambda m: 0.0
-    )
-    assert lower.meets_target(4.0) and not lower.meets_target(6.0)
 
 
 def test_dcgan_generator_samples_digits_in_unit_range():
