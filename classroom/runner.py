@@ -52,7 +52,8 @@ def run_notebook(
     try:
         client.execute(env={**os.environ, **(env or {})}, cwd=str(cwd))
     except CellExecutionError as err:  # only without allow_errors: the first failing cell
-        stopped = (str(err).strip().splitlines() or [""])[-1][:200]
+        message = (str(err.evalue).strip().splitlines() or [""])[0]
+        stopped = f"{err.ename}: {message}"[:200] if message else err.ename
     # DeadKernelError, a timeout that the interrupt could not end, a broken kernel spec: report, never crash.
     except Exception as err:  # noqa: BLE001
         first_line = (str(err).strip().splitlines() or [""])[0][:200]
