@@ -213,3 +213,41 @@ def test_conditional_accuracy_rejects_mismatched_requests(mnist):
         conditional_accuracy(x_test[:4], y_test[:4].float())
     with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
         conditional_accuracy(x_test[:4] * 2 - 1, y_test[:4])
+
+
+def test_frechet_ratio_divides_by_uniform_noise_and_refuses_what_is_not_a_distance():
+    from utils.metrics import frechet_ratio
+
+    noise = noise_frechet_distance()
+    assert frechet_ratio(noise) == 1.0 and frechet_ratio(0.0) == 0.0
+    assert frechet_ratio(noise / 4) == pytest.approx(0.25, rel=1e-12)
+    for bad in (-1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="finite and >= 0"):
+            frechet_ratio(bad)
+
+
+class ReplayGenerator(torch.nn.Module):
+    """A 'generator' that returns real test digits, chosen by the noise it is given: it records the calls."""
+
+    def __init__(self, digits: torch.Tensor):
+        super().__init__()
+        self.digits, self.calls = digits, []
+
+    def sample(self, n, labels=None, generator=None):
+        self.calls.append((n, labels))
+        return self.digits[torch.randperm(len(self.digits), generator=generator)[:n]]
+
+
+def test_score_generator_scores_samples_from_the_course_s_fixed_noise(mnist):
+    from utils.metrics import SAMPLE_SEED, score_generator
+
+    _, x_test, _ = mnist
+    model = ReplayGenerator(x_test)
+    score = score_generator(model, 3000, labels=None)
+    expected = score_samples(x_test[torch.randperm(10000, generator=torch.Generator().manual_seed(SAMPLE_SEED))[:3000]])
+    assert model.calls == [(3000, None)]
+    assert score == expected and score == score_generator(model, 3000), "the same noise every time"
+    assert score.frechet_ratio == pytest.approx(score.frechet / noise_frechet_distance(), rel=1e-12)
+    assert score.frechet_ratio < 0.01, "real digits are much closer to the test set than noise"
+    with pytest.raises(ValueError, match="n must be more than 64 samples"):
+        score_generator(model, 64)
