@@ -14,7 +14,7 @@ Modules:
     augment     random shifts of image batches
     modes       ``eval_mode(model)``: eval mode for a block, the previous mode restored
     train       training loops (epochs, steps, token streams), History, AdamW groups, schedules
-    recipes     the training recipes of the shipped image models (classifier, DCGAN, VAE), each written once
+    recipes     the training recipes of the shipped image models (classifier, DCGAN, VAE, flow), each written once
     evaluate    predictions, accuracy, confusion matrices
     plot        image grids and training curves
     checkpoint  saving and loading ``state_dict``s safely
@@ -29,6 +29,10 @@ Modules:
     gan         chapter 04's DCGAN, its losses, EMA and training loop
     vae         chapter 05's VAE, the ELBO and the importance-weighted bound
     gpt         chapter 06's GPT with a key/value cache
+    flow        chapter 07's straight noise-to-data path: flow-matching loss, prediction conversions, a Gaussian toy
+    samplers    solving the flow ODE (Euler, Heun, DDIM), time grids, classifier-free guidance
+    unet        chapter 07's U-Net velocity network and its sinusoidal time embedding
+    flow_models generators on a velocity network, in pixel space and in a VAE's latent space
     registry    the registry mechanism of shipped models (entries, load, ship); imports no model
     pretrained  the catalogue of shipped models: ``load(name)``
 """

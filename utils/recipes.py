@@ -7,6 +7,8 @@ same function with the recipe stored in the model's registry entry. (The GPT's r
 - ``ClassifierRecipe`` / ``train_classifier``: chapter 02's CNN and the course's MNIST evaluator.
 - ``DCGANRecipe`` / ``train_dcgan``: chapter 04's DCGAN and the shipped ``dcgan-mnist``.
 - ``VAERecipe`` / ``train_vae``: chapter 05's VAE and the shipped ``vae-mnist``.
+- ``FlowMatchingRecipe`` / ``train_flow_matching``: chapter 07's pixel and latent flow models and the shipped
+  ``diffusion-mnist``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from utils.augment import random_shift
+from utils.flow import flow_matching_loss
+from utils.flow_models import FlowGenerator
 from utils.gan import EMA, GANHistory, ImageGenerator, train_gan
-from utils.train import EvalFn, History, fit
+from utils.train import EvalFn, History, cosine_with_warmup, fit, train_steps
 from utils.vae import VAE, dynamic_binarize, elbo
 
 
@@ -135,3 +139,72 @@ def train_vae(
 
     return fit(model, loss_fn, data, optimizer=optimizer, epochs=recipe.epochs, batch_size=recipe.batch_size,
                scheduler=scheduler, eval_fn=eval_fn, generator=generator, progress=progress)
+
+
+@dataclass(frozen=True)
+class FlowMatchingRecipe:
+    """Adam with warm-up and cosine decay on random batches, the flow-matching loss, an EMA of the weights.
+
+    The defaults are chapter 07's pixel-space CPU recipe.
+    """
+
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 2e-3
+    warmup_steps: int = 50
+    ema_decay: float = 0.999  # ramped up from 0.1 over the first steps: min(ema_decay, (1 + k) / (10 + k))
+    label_dropout: float = 0.1  # class-conditional models: share of labels replaced by "no label" (for guidance)
+
+
+def train_flow_matching(
+    model: FlowGenerator,
+    images: Tensor,
+    recipe: FlowMatchingRecipe,
+    *,
+    labels: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    eval_every: int | None = None,
+    eval_fn: EvalFn | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model``'s velocity network on ``images`` ``[N, 1, 28, 28]`` in [0, 1] (with ``labels`` ``[N]`` if
+    it is class-conditional) by flow matching, then load the EMA of its weights into it (in eval mode).
+
+    The images are mapped to the model's space once (pixels to [-1, 1], or VAE codes); ``generator`` (a CPU
+    generator) draws the batches, times and noise. Every ``eval_every`` steps ``eval_fn(velocity)`` is called with
+    the EMA network (in eval mode, without gradients) and its numbers land in the history.
+    """
+    if (labels is None) != (model.num_classes == 0):
+        raise ValueError("pass labels [N] exactly when the model is class-conditional "
+                         f"(this one has num_classes={model.num_classes})")
+    device = next(model.velocity.parameters()).device
+    data = model.to_model_space(images.to(device))
+    if labels is not None:
+        if labels.shape != (len(images),):
+            raise ValueError(f"expected labels [{len(images)}], got shape {tuple(labels.shape)}")
+        labels = labels.to(device)
+    velocity = model.velocity
+    optimizer = torch.optim.Adam(velocity.parameters(), lr=recipe.lr)
+    scheduler = cosine_with_warmup(optimizer, recipe.warmup_steps, recipe.steps, min_lr_fraction=0.0)
+    ema = EMA(velocity, recipe.ema_decay)
+    updates = 0
+
+    def next_batch() -> tuple[Tensor, ...]:
+        index = torch.randint(0, len(data), (recipe.batch_size,), generator=generator).to(device)
+        return (data[index],) if labels is None else (data[index], labels[index])
+
+    def loss_fn(network: nn.Module, x: Tensor, *y: Tensor) -> Tensor:
+        return flow_matching_loss(network, x, *y, label_dropout=recipe.label_dropout, generator=generator)
+
+    def update_ema(network: nn.Module) -> None:
+        nonlocal updates
+        ema.decay = min(recipe.ema_decay, (1 + updates) / (10 + updates))
+        ema.update(network)
+        updates += 1
+
+    history = train_steps(velocity, loss_fn, next_batch, optimizer=optimizer, steps=recipe.steps, scheduler=scheduler,
+                          eval_every=eval_every, eval_fn=(lambda _: eval_fn(ema.model)) if eval_fn else None,
+                          after_step=update_ema, progress=progress)
+    velocity.load_state_dict(ema.model.state_dict())
+    model.eval()
+    return history

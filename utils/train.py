@@ -145,6 +145,7 @@ def train_steps(
     eval_every: int | None = None,
     eval_fn: EvalFn | None = None,
     max_grad_norm: float | None = None,
+    after_step: Callable[[nn.Module], None] | None = None,
     progress: bool = True,
 ) -> History:
     """Train ``model`` for ``steps`` optimisation steps on batches from ``next_batch()`` and return its ``History``.
@@ -153,6 +154,7 @@ def train_steps(
     ``loss_fn(model, *next_batch())``. Every ``eval_every`` steps and after the last one, ``history.epochs`` gets a
     record with ``"step"``, the mean ``"train_loss"`` since the previous record, ``"train_seconds"`` (training time so
     far, evaluation excluded) and whatever ``eval_fn(model)`` returns (called in eval mode, under ``torch.no_grad()``).
+    ``after_step(model)``, if given, runs after every optimisation step (to update an EMA of the weights).
     """
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
@@ -169,6 +171,8 @@ def train_steps(
             value = _optimisation_step(
                 model, loss_fn, next_batch(), optimizer, scheduler, max_grad_norm, f"step {step}"
             )
+            if after_step is not None:
+                after_step(model)
             train_seconds += time.perf_counter() - step_start
             history.step_loss.append(value)
             since_record.append(value)

@@ -1,0 +1,166 @@
+"""Generators built on a velocity network: in pixel space (``ImageFlow``) or in a VAE's latent space (``LatentFlow``).
+
+Both sample like chapter 04's DCGAN, ``model.sample(n, labels=None, generator=None) -> [n, 1, 28, 28]`` in [0, 1]:
+draw Gaussian noise in the model's space, carry it to t = 1 with a sampler of ``utils.samplers`` (its settings,
+``steps``, ``method`` and ``guidance``, are the model's defaults and can be overridden per call), then map the result
+to images. A class-conditional model draws the digits in ``labels``; without labels, each sample's digit is drawn
+uniformly at random (with ``generator``), which samples the whole distribution of digits.
+
+``VelocityMLP`` is the velocity network for vectors: 2-D toy points, or the 32-number codes of chapter 05's VAE.
+Latent diffusion (Rombach et al., 2022, the idea behind Stable Diffusion) runs the same flow matching on codes:
+a 32-number code costs far less to denoise than 784 pixels, and the VAE's decoder turns it into an image.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from utils.digits import check_digit_images
+from utils.flow import check_labels
+from utils.modes import eval_mode
+from utils.samplers import METHODS, guided_velocity, model_velocity, solve
+from utils.unet import TimeEmbedding
+
+
+class VelocityMLP(nn.Module):
+    """Velocity of vectors: ``(x [B, dim], t [B], labels [B] | None) -> [B, dim]``.
+
+    The vector and its time (and label) embedding are concatenated, then ``layers`` hidden layers of ``hidden``
+    SiLU units; the output layer starts at zero.
+    """
+
+    def __init__(self, dim: int, hidden: int = 512, layers: int = 3, embed_dim: int = 128, num_classes: int = 0):
+        super().__init__()
+        self.dim, self.num_classes = dim, num_classes
+        self.time = TimeEmbedding(embed_dim, num_classes)
+        sizes = [dim + embed_dim] + [hidden] * layers
+        blocks: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            blocks += [nn.Linear(a, b), nn.SiLU()]
+        self.net = nn.Sequential(*blocks, nn.Linear(hidden, dim))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, x: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
+        if x.dim() != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"expected vectors [B, {self.dim}], got shape {tuple(x.shape)}")
+        if t.shape != (x.shape[0],):
+            raise ValueError(f"expected times [B] = [{x.shape[0]}], got shape {tuple(t.shape)}")
+        check_labels(labels, x.shape[0], self.num_classes, allow_null=True)
+        return self.net(torch.cat([x, self.time(t, labels)], dim=1))
+
+
+class FlowGenerator(nn.Module):
+    """A velocity network plus how to sample it; subclasses say how images map to and from the model's space."""
+
+    def __init__(self, velocity: nn.Module, steps: int = 10, method: str = "heun", guidance: float = 1.0):
+        super().__init__()
+        if method not in METHODS:
+            raise ValueError(f"unknown sampler {method!r}; choose one of {METHODS}")
+        self.velocity = velocity
+        self.steps, self.method, self.guidance = steps, method, guidance
+
+    @property
+    def num_classes(self) -> int:
+        return getattr(self.velocity, "num_classes", 0)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """The shape of one sample in the model's space."""
+        raise NotImplementedError
+
+    def to_model_space(self, images: Tensor) -> Tensor:
+        """Images ``[B, 1, 28, 28]`` in [0, 1] -> what the velocity network is trained on ``[B, *sample_shape]``."""
+        raise NotImplementedError
+
+    def to_images(self, x: Tensor) -> Tensor:
+        """Samples in the model's space ``[B, *sample_shape]`` -> images ``[B, 1, 28, 28]`` in [0, 1]."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        labels: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        *,
+        steps: int | None = None,
+        method: str | None = None,
+        guidance: float | None = None,
+        trajectory: bool = False,
+    ) -> Tensor:
+        """``n`` images ``[n, 1, 28, 28]`` in [0, 1] on the model's device (noise and random digits drawn on the CPU
+        with ``generator``), or with ``trajectory=True`` the images at every step ``[steps + 1, n, 1, 28, 28]``."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        device = next(self.parameters()).device
+        if self.num_classes:
+            if labels is None:
+                labels = torch.randint(0, self.num_classes, (n,), generator=generator)
+            check_labels(labels, n, self.num_classes)
+            labels = labels.to(device)
+        else:
+            check_labels(labels, n, 0)
+        noise = torch.randn((n, *self.sample_shape), generator=generator).to(device)
+        guidance = self.guidance if guidance is None else guidance
+        with eval_mode(self):
+            if self.num_classes:
+                velocity = guided_velocity(self.velocity, labels, guidance)
+            else:
+                velocity = model_velocity(self.velocity)
+            x = solve(velocity, noise, steps or self.steps, method or self.method, trajectory=trajectory)
+            if trajectory:
+                return torch.stack([self.to_images(state) for state in x])
+            return self.to_images(x)
+
+
+class ImageFlow(FlowGenerator):
+    """Flow matching in pixel space: the network sees digits scaled to [-1, 1] (the noise's scale)."""
+
+    sample_shape = (1, 28, 28)
+
+    def to_model_space(self, images: Tensor) -> Tensor:
+        check_digit_images(images)
+        return images * 2 - 1
+
+    def to_images(self, x: Tensor) -> Tensor:
+        return ((x + 1) / 2).clamp(0, 1)
+
+
+class LatentFlow(FlowGenerator):
+    """Flow matching on the codes of a VAE (``encode(x) -> (mean, logvar)``, ``decode(z)`` -> [0, 1] images).
+
+    A digit's code is its posterior mean, standardised per dimension with the statistics of the training codes
+    (buffers ``code_mean`` and ``code_std``, set by ``fit_code_statistics``) so that the data, like the noise, have
+    unit scale. The VAE is frozen: only the velocity network learns.
+    """
+
+    def __init__(self, velocity: VelocityMLP, vae: nn.Module, **sampling):
+        super().__init__(velocity, **sampling)
+        self.vae = vae.eval().requires_grad_(False)
+        self.register_buffer("code_mean", torch.zeros(velocity.dim))
+        self.register_buffer("code_std", torch.ones(velocity.dim))
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.velocity.dim,)
+
+    @torch.no_grad()
+    def _codes(self, images: Tensor, batch_size: int = 4096) -> Tensor:
+        check_digit_images(images)
+        with eval_mode(self.vae):
+            return torch.cat([self.vae.encode(images[i : i + batch_size])[0] for i in range(0, len(images), batch_size)])
+
+    def fit_code_statistics(self, images: Tensor) -> None:
+        """Set the code standardisation from training images ``[N, 1, 28, 28]`` in [0, 1]."""
+        codes = self._codes(images)
+        self.code_mean.copy_(codes.mean(dim=0))
+        self.code_std.copy_(codes.std(dim=0).clamp(min=1e-4))
+
+    def to_model_space(self, images: Tensor) -> Tensor:
+        return (self._codes(images) - self.code_mean) / self.code_std
+
+    def to_images(self, x: Tensor) -> Tensor:
+        with eval_mode(self.vae):
+            return self.vae.decode(x * self.code_std + self.code_mean)
