@@ -96,3 +96,20 @@ def test_gpt_shakespeare_predicts_real_text_and_continues_a_prompt_with_real_wor
     known = set(words(vocab.decode(train_ids)))
     generated = words(vocab.decode(out[0, 7:]))
     assert len(generated) >= 20 and sum(w in known for w in generated) >= 0.6 * len(generated), generated
+
+
+def test_diffusion_draws_the_digits_it_is_asked_for_and_shows_its_denoising():
+    from utils.flow_models import ImageFlow
+    from utils.pretrained import diffusion_conditional_accuracy
+    from utils.samplers import evaluations_per_sample
+
+    model = pretrained.load("diffusion-mnist")
+    assert isinstance(model, ImageFlow) and model.num_classes == 10
+    assert evaluations_per_sample(model.method, model.steps, model.guidance) <= 20  # the entry's sampling budget
+    # the script measures 10,000 samples (the entry's ratio is re-measured above); 2,000 pin the accuracy to +-0.01
+    assert diffusion_conditional_accuracy(model, n=2000) >= 0.97
+    labels = torch.tensor([0, 1, 7, 9])
+    path = model.sample(4, labels=labels, generator=torch.Generator().manual_seed(0), trajectory=True)
+    assert path.shape == (model.steps + 1, 4, 1, 28, 28) and path.min() >= 0 and path.max() <= 1
+    assert path[0].std() > 0.3 and path[-1].std() > 0.2  # noise at the start (clamped to [0, 1]), a digit at the end
+    assert (path[-1] > 0.5).float().mean() < 0.4  # digits are mostly background; noise is not

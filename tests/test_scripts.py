@@ -198,6 +198,33 @@ def test_the_gpt_training_script_trains_its_entry_and_refuses_to_ship_below_targ
     assert not out.exists()
 
 
+def test_the_diffusion_training_script_trains_its_entry_and_refuses_to_ship_below_target(tmp_path, monkeypatch, capsys):
+    """Three steps train the entry's model with its recipe on 256 digits; measured (on fewer samples, one Euler step,
+    to keep the test short) it misses the target, and nothing is written."""
+    from dataclasses import replace
+
+    from utils.metrics import score_generator
+    from utils.pretrained import info
+
+    module = load_script("train_diffusion")
+    entry = info("diffusion-mnist")
+
+    def one_step_build():
+        model = entry.build()
+        model.steps, model.method = 1, "euler"
+        return model
+
+    quick = replace(entry, build=one_step_build, recipe=replace(entry.recipe, batch_size=16, warmup_steps=1),
+                    measure=lambda model: score_generator(model, n=500).frechet_ratio)
+    monkeypatch.setattr(module, "info", lambda name: quick if name == entry.name else info(name))
+    monkeypatch.setattr(module, "load_mnist", small_mnist)
+    out = tmp_path / "weights.pt"
+    with pytest.raises(SystemExit, match=r"not shipped: diffusion-mnist: Fréchet distance .* is (0\.[1-9]|[1-9])"):
+        module.main(["--steps", "3", "--out", str(out)])
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert "trained 3 steps" in capsys.readouterr().out
+
+
 def test_no_training_script_names_a_weights_file_or_writes_a_checkpoint_itself():
     import ast
 

@@ -88,12 +88,19 @@ class FlowGenerator(nn.Module):
         steps: int | None = None,
         method: str | None = None,
         guidance: float | None = None,
+        grid: str = "uniform",
         trajectory: bool = False,
+        batch_size: int = 200,
     ) -> Tensor:
         """``n`` images ``[n, 1, 28, 28]`` in [0, 1] on the model's device (noise and random digits drawn on the CPU
-        with ``generator``), or with ``trajectory=True`` the images at every step ``[steps + 1, n, 1, 28, 28]``."""
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
+        with ``generator``), or with ``trajectory=True`` the images at every step ``[steps + 1, n, 1, 28, 28]``.
+        ``steps``, ``method`` and ``guidance`` default to the model's settings; ``grid`` is ``solve``'s time grid.
+
+        The ODE is solved ``batch_size`` samples at a time (the result does not depend on it; on a 2-core CPU the
+        U-Net ran fastest per image on batches of about 200-250, twice as fast as on batches of 1,000).
+        """
+        if n < 1 or batch_size < 1:
+            raise ValueError(f"n and batch_size must be at least 1, got {n} and {batch_size}")
         device = next(self.parameters()).device
         if self.num_classes:
             if labels is None:
@@ -104,15 +111,17 @@ class FlowGenerator(nn.Module):
             check_labels(labels, n, 0)
         noise = torch.randn((n, *self.sample_shape), generator=generator).to(device)
         guidance = self.guidance if guidance is None else guidance
+        chunks = []
         with eval_mode(self):
-            if self.num_classes:
-                velocity = guided_velocity(self.velocity, labels, guidance)
-            else:
-                velocity = model_velocity(self.velocity)
-            x = solve(velocity, noise, steps or self.steps, method or self.method, trajectory=trajectory)
-            if trajectory:
-                return torch.stack([self.to_images(state) for state in x])
-            return self.to_images(x)
+            for start in range(0, n, batch_size):
+                chunk = slice(start, start + batch_size)
+                if self.num_classes:
+                    velocity = guided_velocity(self.velocity, labels[chunk], guidance)
+                else:
+                    velocity = model_velocity(self.velocity)
+                x = solve(velocity, noise[chunk], steps or self.steps, method or self.method, grid, trajectory)
+                chunks.append(torch.stack([self.to_images(s) for s in x]) if trajectory else self.to_images(x))
+        return torch.cat(chunks, dim=1 if trajectory else 0)
 
 
 class ImageFlow(FlowGenerator):

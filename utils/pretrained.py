@@ -16,12 +16,14 @@ import torch
 from torch import nn
 
 from utils import evaluator  # noqa: F401  (registers "mnist_classifier")
+from utils.flow_models import ImageFlow
 from utils.gan import GANConfig, Generator
 from utils.gpt import GPT, GPTConfig
 from utils.metrics import score_generator
-from utils.recipes import DCGANRecipe, VAERecipe
+from utils.recipes import DCGANRecipe, FlowMatchingRecipe, VAERecipe
 from utils.registry import Pretrained, info, load, names, register
 from utils.train import StreamTrainConfig
+from utils.unet import UNet, UNetConfig
 from utils.vae import VAE, VAEConfig
 
 __all__ = ["Pretrained", "info", "load", "names", "register", "SHIPPED_GPT_CONFIG"]
@@ -104,6 +106,48 @@ register(
         higher_is_better=False,
         measure=_gpt_validation_loss,
         recipe=StreamTrainConfig(block_size=256, batch_size=16, steps=2400, max_lr=4e-3, embedding_lr_multiplier=5.0),
+        float16=True,
+    )
+)
+
+
+SHIPPED_DIFFUSION_CONFIG = UNetConfig(channels=(16, 32, 64), num_classes=10)  # chapter 07's U-Net, conditional
+# 5 Euler steps with guidance 1.5: 10 network evaluations per sample. Measured on 2,000 samples of the shipped
+# weights, this beat 5 Heun steps without guidance (also 10) and with it (20) on both Fréchet ratio and accuracy.
+SHIPPED_DIFFUSION_SAMPLER = {"steps": 5, "method": "euler", "guidance": 1.5}
+
+
+def _diffusion_frechet_ratio(model: nn.Module) -> float:
+    """Fréchet ratio to noise of 10,000 samples with the model's default sampler, each sample's digit drawn at
+    random (``utils.metrics.score_generator``; lower is better)."""
+    return score_generator(model).frechet_ratio
+
+
+def diffusion_conditional_accuracy(model: nn.Module, n: int = 10_000) -> float:
+    """Share of ``n`` samples (digits 0-9 in turn, the default sampler) that the evaluator reads as the digit asked
+    for; the shipped diffusion model's second number."""
+    from utils.metrics import SAMPLE_SEED, conditional_accuracy
+
+    requested = torch.arange(n) % 10
+    images = model.sample(n, labels=requested, generator=torch.Generator().manual_seed(SAMPLE_SEED))
+    return conditional_accuracy(images.cpu(), requested)
+
+
+register(
+    Pretrained(
+        name="diffusion-mnist",
+        description="class-conditional flow-matching U-Net for MNIST digits (chapter 07); sample(n) -> "
+        "[n, 1, 28, 28] in [0, 1] (random digits), sample(n, labels=...) draws chosen digits; 5 Euler steps, guidance 1.5",
+        build=lambda: ImageFlow(UNet(SHIPPED_DIFFUSION_CONFIG), **SHIPPED_DIFFUSION_SAMPLER),
+        filename="diffusion_mnist.pt",
+        sha256="f146b419f99610857de38aa30e9152270a4feb2daabc0f77c10340613e68f6c8",
+        size=921350,
+        trained_by="python scripts/train_diffusion.py",
+        metric="Fréchet distance to the MNIST test set / that of uniform noise (10,000 samples)",
+        target=0.015,
+        higher_is_better=False,
+        measure=_diffusion_frechet_ratio,
+        recipe=FlowMatchingRecipe(steps=6000, batch_size=128, lr=2e-3, warmup_steps=100, label_dropout=0.1),
         float16=True,
     )
 )
