@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from utils.digits import check_digit_images
 from utils.flow import check_labels
+from utils.gan import to_gan_range, to_unit_range
 from utils.modes import eval_mode
 from utils.samplers import METHODS, guided_velocity, model_velocity, solve
 from utils.unet import TimeEmbedding
@@ -131,10 +132,10 @@ class ImageFlow(FlowGenerator):
 
     def to_model_space(self, images: Tensor) -> Tensor:
         check_digit_images(images)
-        return images * 2 - 1
+        return to_gan_range(images)
 
     def to_images(self, x: Tensor) -> Tensor:
-        return ((x + 1) / 2).clamp(0, 1)
+        return to_unit_range(x)
 
 
 class LatentFlow(FlowGenerator):
