@@ -13,6 +13,7 @@ from utils.vae import (
     gaussian_log_density,
     importance_weighted_bound,
     log_importance_weights,
+    mean_negative_elbo,
     negative_elbo_loss,
 )
 from utils.train import train_steps
@@ -165,3 +166,58 @@ def test_mean_negative_elbo_is_seeded_and_matches_the_elbo_terms():
     assert value == mean_negative_elbo(model, x, seed=3) and model.training
     torch.manual_seed(3)
     assert value == pytest.approx(-elbo(model, x).value.mean().item(), rel=1e-5)
+
+
+def test_bernoulli_log_likelihood_refuses_pixels_outside_0_1_and_non_finite_values():
+    logits = torch.zeros(2, 1, 28, 28)
+    with pytest.raises(ValueError, match=r"images must have values in \[0, 1\], found \[0, 255\]"):
+        bernoulli_log_likelihood(logits, torch.full((2, 1, 28, 28), 255.0).index_fill(0, torch.tensor([0]), 0.0))
+    with pytest.raises(ValueError, match=r"images must have values in \[0, 1\], found \[nan"):
+        bernoulli_log_likelihood(logits, torch.full((2, 1, 28, 28), float("nan")))
+    with pytest.raises(ValueError, match="images must be a float tensor"):
+        bernoulli_log_likelihood(logits, torch.ones(2, 1, 28, 28, dtype=torch.long))
+    with pytest.raises(ValueError, match="logits contain NaN or infinite values"):
+        bernoulli_log_likelihood(torch.full((2, 1, 28, 28), float("nan")), torch.ones(2, 1, 28, 28))
+    with pytest.raises(TypeError, match="logits must be a torch.Tensor"):
+        bernoulli_log_likelihood([0.0], torch.ones(2, 1, 28, 28))
+
+
+def test_elbo_and_friends_refuse_0_255_pixels():
+    model = VAE(VAEConfig(latent_dim=4, hidden=16))
+    pixels = binary_digits(3) * 255
+    for loss in (
+        lambda: elbo(model, pixels),
+        lambda: negative_elbo_loss(model, pixels),
+        lambda: mean_negative_elbo(model, pixels),
+        lambda: importance_weighted_bound(model, pixels, k=2),
+        lambda: log_importance_weights(model, pixels, k=2),
+    ):
+        with pytest.raises(ValueError, match=r"images must have values in \[0, 1\], found \[0, 255\]"):
+            loss()
+
+
+def test_bad_sizes_and_settings_are_refused():
+    with pytest.raises(ValueError, match="latent_dim must be at least 1, got 0"):
+        VAE(VAEConfig(latent_dim=0))
+    with pytest.raises(ValueError, match="hidden must be at least 1, got -3"):
+        VAE(VAEConfig(hidden=-3))
+    with pytest.raises(ValueError, match="num_classes must be >= 0"):
+        VAE(VAEConfig(num_classes=-1))
+    model = VAE(VAEConfig(latent_dim=4, hidden=16))
+    x = binary_digits(3)
+    with pytest.raises(ValueError, match="beta must be finite and >= 0, got nan"):
+        elbo(model, x, beta=float("nan"))
+    with pytest.raises(ValueError, match="beta must be finite and >= 0, got -1"):
+        elbo(model, x, beta=-1.0)
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        mean_negative_elbo(model, x, batch_size=0)
+    with pytest.raises(ValueError, match="0 images are too few"):
+        mean_negative_elbo(model, x[:0])
+    with pytest.raises(ValueError, match="chunk must be at least 1, got 0"):
+        importance_weighted_bound(model, x, k=2, chunk=0)
+    with pytest.raises(ValueError, match="n must be at least 1, got 0"):
+        model.sample(0)
+    with pytest.raises(ValueError, match="latents contain NaN"):
+        model.decode(torch.full((2, 4), float("nan")))
+    with pytest.raises(ValueError, match=r"same shape \[N, latent_dim\]"):
+        gaussian_kl(torch.zeros(3), torch.zeros(3))

@@ -51,6 +51,9 @@ def binarized_mnist_test(seed: int = 0) -> Tensor:
 @torch.no_grad()
 def mean_negative_elbo(model: VAE, x: Tensor, seed: int = 0, batch_size: int = 2000) -> float:
     """Mean negative ELBO (nats per image) of images ``[N, 1, 28, 28]``, one seeded posterior sample per image."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    check_digit_images(x)
     torch.manual_seed(seed)
     with eval_mode(model):
         values = [elbo(model, x[i : i + batch_size]).value for i in range(0, len(x), batch_size)]
@@ -58,16 +61,40 @@ def mean_negative_elbo(model: VAE, x: Tensor, seed: int = 0, batch_size: int = 2
 
 
 def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
-    """log p(x | z) in nats per image ``[N]`` for decoder logits and images, both ``[N, 1, 28, 28]``."""
+    """log p(x | z) in nats per image ``[N]`` for decoder logits and images, both ``[N, 1, 28, 28]``.
+
+    The images are Bernoulli targets: float values in [0, 1] (0-255 pixels would score about -1e5 nats, not fail).
+    """
+    for name, t in (("logits", logits), ("images", x)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor [N, 1, 28, 28], got {type(t).__name__}")
     if logits.shape != x.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and images {tuple(x.shape)} must have the same shape")
+    if not x.is_floating_point():
+        raise ValueError(f"images must be a float tensor with values in [0, 1], got dtype {x.dtype}")
+    if x.numel():
+        low, high = x.min().item(), x.max().item()
+        if not (math.isfinite(low) and math.isfinite(high)) or low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"images must have values in [0, 1], found [{low:.3g}, {high:.3g}]: divide 0-255 pixels by 255 "
+                "and check for NaNs"
+            )
+        if not torch.isfinite(logits).all():
+            raise ValueError("logits contain NaN or infinite values")
+    return _bernoulli_log_likelihood(logits, x)
+
+
+def _bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
+    """``bernoulli_log_likelihood`` without the checks, for images already checked (inside ``elbo``)."""
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
 
 
 def gaussian_kl(mean: Tensor, logvar: Tensor) -> Tensor:
     """KL(N(mean, exp(logvar)) || N(0, I)) in nats per row ``[N]``, in closed form, for ``[N, latent_dim]`` inputs."""
-    if mean.shape != logvar.shape:
-        raise ValueError(f"mean {tuple(mean.shape)} and logvar {tuple(logvar.shape)} must have the same shape")
+    if mean.shape != logvar.shape or mean.dim() != 2:
+        raise ValueError(
+            f"mean {tuple(mean.shape)} and logvar {tuple(logvar.shape)} must have the same shape [N, latent_dim]"
+        )
     return 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1)
 
 
@@ -86,6 +113,11 @@ class VAE(nn.Module):
     def __init__(self, config: VAEConfig | None = None):
         super().__init__()
         self.config = config = config or VAEConfig()
+        for name in ("latent_dim", "hidden"):
+            if getattr(config, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
+        if config.num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0 (0: unconditional), got {config.num_classes}")
         h, c = config.hidden, config.num_classes
         self.encoder = nn.Sequential(nn.Linear(PIXELS + c, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU())
         self.to_mean = nn.Linear(h, config.latent_dim)
@@ -124,10 +156,14 @@ class VAE(nn.Module):
     @torch.no_grad()
     def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """Bernoulli means ``[N, 1, 28, 28]`` in [0, 1]: the image the decoder expects for each latent."""
+        if not torch.isfinite(z).all():
+            raise ValueError("latents contain NaN or infinite values")
         return torch.sigmoid(self.decode_logits(z.to(next(self.parameters()).device), labels))
 
     def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``n`` images ``[n, 1, 28, 28]`` (Bernoulli means in [0, 1]) decoded from z ~ N(0, I)."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
         return self.decode(torch.randn(n, self.config.latent_dim, generator=generator), labels)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -152,8 +188,10 @@ class ELBO:
 
 def elbo(model: VAE, x: Tensor, labels: Tensor | None = None, beta: float = 1.0) -> ELBO:
     """The ELBO terms of images ``[N, 1, 28, 28]`` with one reparameterised sample; ``beta`` scales the KL term."""
-    logits, mean, logvar = model(x, labels)
-    return ELBO(bernoulli_log_likelihood(logits, x), beta * gaussian_kl(mean, logvar))
+    if not (math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be finite and >= 0, got {beta}")
+    logits, mean, logvar = model(x, labels)  # model.encode checks the images: float [N, 1, 28, 28] in [0, 1]
+    return ELBO(_bernoulli_log_likelihood(logits, x), beta * gaussian_kl(mean, logvar))
 
 
 def negative_elbo_loss(model: VAE, x: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -172,6 +210,8 @@ def log_importance_weights(
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1, got {chunk}")
     mean, logvar = model.encode(x)
     log_weights = []
     for start in range(0, k, chunk):
