@@ -47,3 +47,34 @@ def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypa
         paths.atomic_write(target, b"new")
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["file.bin"]
+
+
+@pytest.fixture
+def umask():
+    """Set the process's umask for one test: ``umask(0o022)``; the original is restored afterwards."""
+    original = os.umask(0o022)
+    os.umask(original)
+    yield lambda mask: os.umask(mask)
+    os.umask(original)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_write_gives_files_the_mode_the_umask_allows(tmp_path, umask, mask, mode):
+    umask(mask)
+    target = paths.atomic_write(tmp_path / "shared" / "file.bin", b"payload")
+    assert target.stat().st_mode & 0o777 == mode  # not mkstemp's owner-only 0o600
+    assert target.parent.stat().st_mode & 0o777 == 0o777 & ~mask  # folders: the default mode
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_the_umask_is_read_without_proc_too(umask, monkeypatch):
+    umask(0o027)
+    assert paths.current_umask() == 0o027 and paths.file_mode() == 0o640
+
+    def no_proc(*args, **kwargs):
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(paths, "open", no_proc, raising=False)  # as on macOS
+    assert paths.current_umask() == 0o027 and paths.file_mode() == 0o640
+    assert os.umask(0o027) == 0o027  # and the umask is left as it was
