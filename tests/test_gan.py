@@ -276,3 +276,51 @@ def test_conditional_generator_has_a_gain_and_bias_per_class_starting_at_identit
     # At initialisation the class terms are the identity: every label gives the unconditional image.
     same = conditional(z, torch.zeros(8, dtype=torch.long))
     assert torch.allclose(same, conditional(z, torch.full((8,), 9)))
+
+
+def test_train_gan_refuses_images_already_in_the_gan_range_and_batches_it_cannot_fill():
+    config = GANConfig(latent_dim=8, width=4)
+    images = tiny_digits(32)
+    with pytest.raises(ValueError, match=r"images must have values in \[0, 1\], found \[-1, 1\]"):
+        train_gan(Generator(config), Discriminator(config), to_gan_range(images), epochs=1, batch_size=16,
+                  progress=False)
+    for batch_size in (0, -1, 33):
+        with pytest.raises(ValueError, match=f"batch_size must be between 1 and the 32 images.*got {batch_size}"):
+            train_gan(Generator(config), Discriminator(config), images, epochs=1, batch_size=batch_size,
+                      progress=False)
+    history = train_gan(Generator(config), Discriminator(config), images, epochs=1, batch_size=32, progress=False)
+    assert len(history.d_loss) == 1  # the largest batch the data fills still trains
+
+
+def test_train_gan_checks_fixed_noise_and_ema_before_training():
+    config = GANConfig(latent_dim=8, width=4)
+    generator = Generator(config)
+    with pytest.raises(ValueError, match=r"fixed_noise must be \[k, 8\], got shape \(3, 64\)"):
+        train_gan(generator, Discriminator(config), tiny_digits(16), epochs=1, batch_size=8,
+                  fixed_noise=torch.randn(3, 64), progress=False)
+    other = EMA(Generator(GANConfig(latent_dim=16, width=4)))
+    with pytest.raises(ValueError, match=r"ema must average this generator: build it with EMA\(generator\)"):
+        train_gan(generator, Discriminator(config), tiny_digits(16), epochs=1, batch_size=8, ema=other,
+                  progress=False)
+
+
+def test_sizes_sample_counts_noise_and_logit_shapes_are_checked():
+    with pytest.raises(ValueError, match="latent_dim must be at least 1, got 0"):
+        Generator(GANConfig(latent_dim=0))
+    with pytest.raises(ValueError, match="latent_dim must be at least 1, got 0"):
+        TinyMLPGenerator(GANConfig(latent_dim=0))
+    with pytest.raises(ValueError, match="width must be at least 2.*got 1"):
+        Generator(GANConfig(width=1))
+    with pytest.raises(ValueError, match="width must be at least 2.*got 0"):
+        Discriminator(GANConfig(width=0))
+    with pytest.raises(ValueError, match="num_classes must be >= 0"):
+        Discriminator(GANConfig(num_classes=-1))
+    model = Generator(GANConfig(latent_dim=8, width=4))
+    with pytest.raises(ValueError, match="n must be at least 1, got 0"):
+        model.sample(0)
+    with pytest.raises(ValueError, match="noise contains NaN"):
+        model.render(torch.full((2, 8), float("nan")))
+    with pytest.raises(ValueError, match=r"real_logits must be one logit per image, a tensor \[B\], got \(2, 3\)"):
+        discriminator_loss(torch.zeros(2, 3), torch.zeros(2))
+    with pytest.raises(ValueError, match=r"fake_logits must be one logit per image"):
+        generator_loss(torch.zeros(4, 1))

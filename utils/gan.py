@@ -42,6 +42,23 @@ def to_gan_range(images: Tensor) -> Tensor:
     return images * 2 - 1
 
 
+def _check_config(config: GANConfig, width: bool = True) -> None:
+    """Raise ``ValueError`` for sizes no network can have (``width`` too, for the DCGAN pair, which halves it)."""
+    if config.latent_dim < 1:
+        raise ValueError(f"latent_dim must be at least 1, got {config.latent_dim}")
+    if config.num_classes < 0:
+        raise ValueError(f"num_classes must be >= 0 (0: unconditional), got {config.num_classes}")
+    if width and config.width < 2:
+        raise ValueError(f"width must be at least 2 (the second layer has width // 2 channels), got {config.width}")
+
+
+def _check_logits(**logits: Tensor) -> None:
+    for name, t in logits.items():
+        if not isinstance(t, Tensor) or t.dim() != 1:
+            got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+            raise ValueError(f"{name} must be one logit per image, a tensor [B], got {got}")
+
+
 def _check_labels(labels: Tensor | None, batch: int, num_classes: int) -> None:
     if num_classes == 0:
         if labels is not None:
@@ -64,6 +81,7 @@ class ImageGenerator(nn.Module):
 
     def __init__(self, config: GANConfig):
         super().__init__()
+        _check_config(config, width=False)
         self.config = config
 
     def check_inputs(self, z: Tensor, labels: Tensor | None) -> None:
@@ -75,12 +93,16 @@ class ImageGenerator(nn.Module):
     @torch.no_grad()
     def render(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """Images ``[B, 1, 28, 28]`` in [0, 1] for given noise ``[B, latent_dim]``, in eval mode (mode restored)."""
+        if not torch.isfinite(z).all():
+            raise ValueError("noise contains NaN or infinite values")
         device = next(self.parameters()).device
         with eval_mode(self):
             return to_unit_range(self(z.to(device), None if labels is None else labels.to(device)))
 
     def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``n`` images ``[n, 1, 28, 28]`` in [0, 1] on the model's device, from noise drawn with ``generator``."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
         return self.render(torch.randn(n, self.config.latent_dim, generator=generator), labels)
 
 
@@ -94,6 +116,7 @@ class Generator(ImageGenerator):
 
     def __init__(self, config: GANConfig | None = None):
         config = config or GANConfig()
+        _check_config(config)
         super().__init__(config)
         w = config.width
         self.project = nn.Sequential(  # Linear -> BN -> ReLU (the class gain and bias act between BN and ReLU)
@@ -135,6 +158,7 @@ class Discriminator(nn.Module):
     def __init__(self, config: GANConfig | None = None):
         super().__init__()
         self.config = config = config or GANConfig()
+        _check_config(config)
         w = config.width
         norm = nn.utils.parametrizations.spectral_norm if config.spectral_norm else (lambda layer: layer)
         self.features = nn.Sequential(
@@ -171,6 +195,7 @@ def discriminator_loss(real_logits: Tensor, fake_logits: Tensor, kind: str = "bc
     ``"bce"``: -log D(x) - log(1 - D(G(z))), the original minimax objective;
     ``"hinge"``: relu(1 - D(x)) + relu(1 + D(G(z))).
     """
+    _check_logits(real_logits=real_logits, fake_logits=fake_logits)
     if kind == "bce":
         real_loss = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
         fake_loss = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
@@ -186,6 +211,7 @@ def generator_loss(fake_logits: Tensor, kind: str = "bce") -> Tensor:
     ``"bce"``: the non-saturating -log D(G(z)) (strong gradients when D confidently rejects the samples);
     ``"hinge"``: -D(G(z)).
     """
+    _check_logits(fake_logits=fake_logits)
     if kind == "bce":
         return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
     if kind == "hinge":
@@ -261,10 +287,20 @@ def train_gan(
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     if snapshot_every is not None and snapshot_every < 1:
         raise ValueError(f"snapshot_every must be a positive number of steps, got {snapshot_every}")
-    check_digit_images(images)
+    check_digit_images(images)  # in [0, 1]: a set already in the GAN's [-1, 1] is refused (train_gan rescales)
     conditional = generator.config.num_classes > 0
     if conditional != (labels is not None):
         raise ValueError("pass labels exactly when the generator is class-conditional")
+    if not 1 <= batch_size <= len(images):
+        raise ValueError(
+            f"batch_size must be between 1 and the {len(images)} images (incomplete batches are dropped), "
+            f"got {batch_size}"
+        )
+    latent_dim = generator.config.latent_dim
+    if fixed_noise is not None and (fixed_noise.dim() != 2 or fixed_noise.shape[1] != latent_dim):
+        raise ValueError(f"fixed_noise must be [k, {latent_dim}], got shape {tuple(fixed_noise.shape)}")
+    if ema is not None and [p.shape for p in ema.model.parameters()] != [p.shape for p in generator.parameters()]:
+        raise ValueError("ema must average this generator: build it with EMA(generator)")
     device = next(generator.parameters()).device
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=(0.5, 0.999))
