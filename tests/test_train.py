@@ -349,3 +349,39 @@ def test_train_on_stream_refuses_windows_shorter_than_the_model_context():
     model = GPT(GPTConfig(vocab_size=4, block_size=16, n_layer=1, n_head=2, n_embd=16))
     with pytest.raises(ValueError, match=r"windows of 8 tokens for a model with block_size 16: positions 8\.\."):
         train_on_stream(model, lm_loss, torch.arange(4).repeat(50), StreamTrainConfig(block_size=8, steps=2))
+
+
+def test_an_optimizer_built_for_another_model_is_refused_before_training():
+    model, other = nn.Linear(2, 2), nn.Linear(2, 2)
+    x, y = torch.randn(8, 2), torch.randint(0, 2, (8,))
+    foreign = torch.optim.SGD(other.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="the optimizer updates none of the model's parameters"):
+        fit(model, classification_loss, (x, y), optimizer=foreign, epochs=1, batch_size=4, progress=False)
+    with pytest.raises(ValueError, match="the optimizer updates none of the model's parameters"):
+        train_steps(model, classification_loss, lambda: (x, y), optimizer=foreign, steps=1, progress=False)
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer, got str"):
+        fit(model, classification_loss, (x, y), optimizer="adam", epochs=1, batch_size=4, progress=False)
+    wrapped = nn.Sequential(model, nn.ReLU())  # an optimizer for a part of the model is fine
+    fit(wrapped, classification_loss, (x, y), optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1,
+        batch_size=4, progress=False)
+
+
+def test_fit_refuses_data_that_is_not_a_sequence_of_tensors_a_useless_clip_and_non_scalar_losses():
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(8, 2), torch.randint(0, 2, (8,))
+    with pytest.raises(TypeError, match=r"data must be a sequence of tensors such as \(x, y\).*got one tensor"):
+        fit(model, lambda m, xb: m(xb).sum(), x, optimizer=opt, epochs=1, batch_size=4, progress=False)
+    with pytest.raises(TypeError, match=r"data must be a sequence of tensors.*got \['Tensor', 'list'\]"):
+        fit(model, classification_loss, (x, y.tolist()), optimizer=opt, epochs=1, batch_size=4, progress=False)
+    for clip in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="max_grad_norm must be a positive number"):
+            fit(model, classification_loss, (x, y), optimizer=opt, epochs=1, batch_size=4, max_grad_norm=clip,
+                progress=False)
+    with pytest.raises(ValueError, match=r"loss_fn must return a scalar tensor.*got shape \(4,\)"):
+        fit(model, lambda m, xb, yb: m(xb).sum(1), (x, y), optimizer=opt, epochs=1, batch_size=4, progress=False)
+
+
+def test_adamw_refuses_a_non_positive_embedding_learning_rate_multiplier():
+    with pytest.raises(ValueError, match="embedding_lr_multiplier must be a positive number, got -1"):
+        adamw(nn.Embedding(3, 2), lr=1e-3, embedding_lr_multiplier=-1)

@@ -51,6 +51,22 @@ def classification_loss(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     return F.cross_entropy(model(x), y)
 
 
+def _check_training_arguments(
+    model: nn.Module, optimizer: torch.optim.Optimizer, max_grad_norm: float | None
+) -> None:
+    """Once, before training: an optimizer that updates at least one of ``model``'s parameters, a usable clip."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    own = {id(p) for p in model.parameters()}
+    if not any(id(p) in own for group in optimizer.param_groups for p in group["params"]):
+        raise ValueError(
+            "the optimizer updates none of the model's parameters (was it built for another model, or before the "
+            "model was rebuilt?): pass optimizer=torch.optim.AdamW(model.parameters(), ...) for this model"
+        )
+    if max_grad_norm is not None and not (math.isfinite(max_grad_norm) and max_grad_norm > 0):
+        raise ValueError(f"max_grad_norm must be a positive number (or None: no clipping), got {max_grad_norm}")
+
+
 def _optimisation_step(
     model: nn.Module,
     loss_fn: LossFn,
@@ -62,6 +78,9 @@ def _optimisation_step(
 ) -> float:
     """One step on ``batch``: loss, backward, optional clipping, optimizer and scheduler; returns the loss."""
     loss = loss_fn(model, *batch)
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
+        got = f"shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else type(loss).__name__
+        raise ValueError(f"loss_fn must return a scalar tensor (the mean loss of the batch), got {got}")
     value = loss.item()  # the one host sync per step
     if not math.isfinite(value):
         raise FloatingPointError(
@@ -102,9 +121,13 @@ def fit(
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if isinstance(data, Tensor) or not all(isinstance(t, Tensor) for t in data):
+        got = "one tensor" if isinstance(data, Tensor) else f"{[type(t).__name__ for t in data]}"
+        raise TypeError(f"data must be a sequence of tensors such as (x, y) or (x,), got {got}")
     data = tuple(data)
     if not data or data[0].shape[0] == 0:
         raise ValueError("fit needs at least one training example")
+    _check_training_arguments(model, optimizer, max_grad_norm)
     steps_per_epoch = math.ceil(data[0].shape[0] / batch_size)
     history = History()
     start = time.perf_counter()
@@ -160,6 +183,7 @@ def train_steps(
         raise ValueError(f"steps must be at least 1, got {steps}")
     if eval_every is not None and eval_every < 1:
         raise ValueError(f"eval_every must be at least 1, got {eval_every}")
+    _check_training_arguments(model, optimizer, max_grad_norm)
     history = History()
     start = time.perf_counter()
     train_seconds, since_record = 0.0, []
@@ -246,6 +270,8 @@ def adamw(
     An embedding row only gets a gradient when its token occurs, and Adam's step per update is bounded by the
     learning rate, so a larger rate for embeddings lets them keep pace with the layers that see every token.
     """
+    if not (math.isfinite(embedding_lr_multiplier) and embedding_lr_multiplier > 0):
+        raise ValueError(f"embedding_lr_multiplier must be a positive number, got {embedding_lr_multiplier}")
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     trainable = [p for p in model.parameters() if p.requires_grad]
     groups = [
