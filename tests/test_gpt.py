@@ -184,3 +184,53 @@ def test_evaluate_lm_is_the_mean_loss_over_windows_in_any_batch_size():
     assert model.training  # mode restored
     with pytest.raises(ValueError, match=r"expected inputs and targets \[N, T\]"):
         evaluate_lm(model, x, y[:, :-1])
+
+
+def test_generate_refuses_bad_sampling_settings_before_running_the_model():
+    model, prompt = small(), random_ids(1, 3)
+    for temperature in (float("nan"), float("inf"), -0.5):
+        with pytest.raises(ValueError, match=f"temperature must be >= 0 and finite.*got {temperature}"):
+            model.generate(prompt, 2, temperature=temperature)
+    with pytest.raises(ValueError, match="top_k must be between 1 and 11, got 0"):
+        model.generate(prompt, 2, temperature=0, top_k=0)  # refused even where greedy decoding would ignore it
+    with pytest.raises(TypeError, match="max_new_tokens must be an integer >= 0, got 2.5"):
+        model.generate(prompt, 2.5)
+
+
+def test_generate_with_a_tiny_temperature_is_greedy():
+    model, prompt = small(), random_ids(2, 3)
+    greedy = model.generate(prompt, 5, temperature=0)
+    assert torch.equal(model.generate(prompt, 5, temperature=1e-30, generator=torch.Generator().manual_seed(0)), greedy)
+
+
+def test_attention_maps_check_ids_like_forward():
+    model = small()
+    with pytest.raises(ValueError, match=r"expected token ids \[B, T\] of dtype int64"):
+        attention_maps(model, random_ids(1, 3).float())
+    with pytest.raises(ValueError, match="token ids must lie in 0..10"):
+        attention_maps(model, torch.full((1, 3), 42))
+    with pytest.raises(ValueError, match="9 positions exceed block_size 8"):
+        attention_maps(model, random_ids(1, 9))
+    with pytest.raises(ValueError, match=r"one sequence of token ids \[1, T\] with T >= 1, got shape \(1, 0\)"):
+        attention_maps(model, random_ids(1, 0))
+
+
+def test_sizes_that_no_gpt_can_have_are_refused():
+    for field, value in (("vocab_size", 0), ("block_size", 0), ("n_head", 0), ("n_embd", -1)):
+        with pytest.raises(ValueError, match=f"{field} must be at least 1, got {value}"):
+            GPT(GPTConfig(**{field: value}))
+    with pytest.raises(ValueError, match="n_layer must be >= 0, got -1"):
+        GPT(GPTConfig(n_layer=-1))
+    for dropout in (1.0, float("nan")):
+        with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+            GPT(GPTConfig(dropout=dropout))
+    with pytest.raises(ValueError, match="n_head must be at least 1, got 0"):
+        CausalSelfAttention(GPTConfig(n_head=0))
+
+
+def test_lm_loss_and_evaluate_lm_check_their_arguments():
+    model, ids = small(), random_ids(2, 4)
+    with pytest.raises(ValueError, match=r"targets \(2, 3\) must have the shape of the ids \(2, 4\)"):
+        lm_loss(model, ids, ids[:, :3])
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        evaluate_lm(model, ids, ids, batch_size=0)

@@ -36,3 +36,34 @@ def test_each_row_of_a_batch_is_filtered_on_its_own():
     top1 = next_token_distribution(logits, top_k=1)
     assert top1.tolist() == [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     assert next_token_distribution(logits, temperature=0).tolist() == top1.tolist()
+
+
+def test_a_tiny_temperature_is_stable_and_puts_all_mass_on_the_arg_max():
+    logits = torch.tensor([[1.0, 3.0, 2.0, float("-inf")], [0.0, 5.0, 5.0, 1.0]])
+    for temperature in (1e-30, 1e-60, 5e-324):  # logits / temperature would overflow to inf and give NaN
+        probs = next_token_distribution(logits, temperature=temperature)
+        assert probs.tolist() == [[0.0, 1.0, 0.0, 0.0], [0.0, 0.5, 0.5, 0.0]]  # ties share the mass
+    huge = next_token_distribution(logits, temperature=1e300)  # uniform over the allowed tokens
+    assert torch.allclose(huge, torch.tensor([[1 / 3, 1 / 3, 1 / 3, 0.0], [0.25] * 4]))
+    assert torch.allclose(next_token_distribution(logits, temperature=0.5), (logits / 0.5).softmax(dim=-1))
+
+
+def test_nan_temperatures_nan_logits_and_impossible_rows_are_refused():
+    logits = torch.tensor([[1.0, 3.0, 2.0, 0.0]])
+    for temperature in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=f"temperature must be >= 0 and finite .*got {temperature}"):
+            next_token_distribution(logits, temperature=temperature)
+    with pytest.raises(TypeError, match="temperature must be a number >= 0, got str"):
+        next_token_distribution(logits, temperature="0.8")
+    with pytest.raises(ValueError, match=r"logits contain NaN or \+inf values"):
+        next_token_distribution(torch.tensor([[1.0, float("nan")]]))
+    with pytest.raises(ValueError, match=r"logits contain NaN or \+inf values"):
+        next_token_distribution(torch.tensor([[1.0, float("inf")]]), temperature=0)
+    with pytest.raises(ValueError, match="every logit of a row is -inf: no token is possible"):
+        next_token_distribution(torch.tensor([[1.0, 0.0], [float("-inf"), float("-inf")]]))
+    with pytest.raises(ValueError, match=r"logits must be a float tensor \[B, V\]"):
+        next_token_distribution(torch.tensor([[1, 2]]))
+    with pytest.raises(TypeError, match=r"top_k must be an integer between 1 and 4 \(or None\), got 2.5"):
+        next_token_distribution(logits, top_k=2.5)
+    with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\], got nan"):
+        next_token_distribution(logits, top_p=float("nan"))

@@ -16,13 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from utils.modes import eval_mode
-from utils.sampling import next_token_distribution
+from utils.sampling import check_sampling_settings, distribution_from_logits
 
 
 @dataclass
@@ -35,6 +36,19 @@ class GPTConfig:
     n_head: int = 4
     n_embd: int = 96
     dropout: float = 0.0
+
+
+def check_config(config: GPTConfig) -> None:
+    """Raise ``ValueError`` for sizes no GPT can have (``n_layer`` 0 is allowed: embeddings and read-out only)."""
+    for name in ("vocab_size", "block_size", "n_head", "n_embd"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
+    if config.n_layer < 0:
+        raise ValueError(f"n_layer must be >= 0, got {config.n_layer}")
+    if config.n_embd % config.n_head:
+        raise ValueError(f"n_embd ({config.n_embd}) must be divisible by n_head ({config.n_head})")
+    if not 0 <= config.dropout < 1:  # also refuses NaN
+        raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
 
 
 class KVCache:
@@ -68,8 +82,7 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, config: GPTConfig, layer: int = 0):
         super().__init__()
-        if config.n_embd % config.n_head:
-            raise ValueError(f"n_embd ({config.n_embd}) must be divisible by n_head ({config.n_head})")
+        check_config(config)
         self.n_head, self.layer, self.dropout = config.n_head, layer, config.dropout
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)  # queries, keys and values of all heads at once
         self.proj = nn.Linear(config.n_embd, config.n_embd)
@@ -135,6 +148,7 @@ class GPT(nn.Module):
     def __init__(self, config: GPTConfig | None = None):
         super().__init__()
         self.config = config = config or GPTConfig()
+        check_config(config)
         self.token_embedding = nn.Embedding(config.vocab_size, config.n_embd)
         self.position_embedding = nn.Embedding(config.block_size, config.n_embd)
         self.dropout = nn.Dropout(config.dropout)
@@ -210,8 +224,11 @@ class GPT(nn.Module):
         docstring); the cache just avoids recomputing their keys and values. ``generator`` (on the model's device)
         makes sampling reproducible.
         """
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, Integral):
+            raise TypeError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
         if max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        check_sampling_settings(temperature, top_k, top_p, self.config.vocab_size)
         if idx.dim() != 2 or idx.shape[1] == 0:
             raise ValueError(f"expected a non-empty prompt of token ids [B, T], got shape {tuple(idx.shape)}")
         B, T = idx.shape
@@ -227,7 +244,7 @@ class GPT(nn.Module):
                 if temperature == 0:  # greedy: skip building a one-hot distribution
                     out[:, t] = logits.argmax(dim=-1)
                 else:
-                    probs = next_token_distribution(logits.float(), temperature, top_k, top_p)
+                    probs = distribution_from_logits(logits.float(), temperature, top_k, top_p)
                     out[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
                 if t == T + max_new_tokens - 1:
                     break
@@ -251,8 +268,9 @@ def attention_maps(model: GPT, idx: Tensor) -> Tensor:
     Row ``t`` of a map is the distribution over positions ``0 .. t`` that position ``t`` reads from; it is recomputed
     from each layer's queries and keys, since ``scaled_dot_product_attention`` does not return it.
     """
-    if idx.dim() != 2 or idx.shape[0] != 1:
-        raise ValueError(f"expected one sequence of token ids [1, T], got shape {tuple(idx.shape)}")
+    if idx.dim() != 2 or idx.shape[0] != 1 or idx.shape[1] == 0:
+        raise ValueError(f"expected one sequence of token ids [1, T] with T >= 1, got shape {tuple(idx.shape)}")
+    model._check_ids(idx)  # int64 ids in the vocabulary, at most block_size of them
     with eval_mode(model):
         T = idx.shape[1]
         x = model.embed(idx)
@@ -268,6 +286,8 @@ def attention_maps(model: GPT, idx: Tensor) -> Tensor:
 
 def lm_loss(model: nn.Module, idx: Tensor, targets: Tensor) -> Tensor:
     """Mean cross-entropy (nats per token) of ``model(idx)`` against ``targets``, both ``[B, T]``."""
+    if targets.shape != idx.shape:
+        raise ValueError(f"targets {tuple(targets.shape)} must have the shape of the ids {tuple(idx.shape)}")
     logits = model(idx)
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
@@ -280,6 +300,8 @@ def evaluate_lm(
 
     ``loss_fn(model, x, y)`` defaults to ``lm_loss``; pass ``utils.charlm.sequence_loss`` for a recurrent model.
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if inputs.shape != targets.shape or inputs.dim() != 2 or len(inputs) == 0:
         raise ValueError(
             f"expected inputs and targets [N, T] with N >= 1, got {tuple(inputs.shape)}, {tuple(targets.shape)}"
