@@ -103,3 +103,43 @@ def test_sampling_rejects_bad_prefixes():
         sample(small(), VOCAB, 1, prefix="a.")
     with pytest.raises(ValueError, match="n must be at least 1"):
         sample(small(), VOCAB, 0)
+
+
+def test_sampling_checks_its_settings_and_the_vocabulary_before_generating():
+    model = small()
+    with pytest.raises(ValueError, match="temperature must be >= 0 and finite .*got nan"):
+        sample(model, VOCAB, 2, temperature=float("nan"))
+    with pytest.raises(ValueError, match="top_k must be between 1 and 6, got 0"):
+        sample(model, VOCAB, 2, top_k=0, temperature=0)
+    with pytest.raises(ValueError, match="max_length must exceed the prefix's 0 characters .*got 0"):
+        sample(model, VOCAB, 2, max_length=0)
+    with pytest.raises(ValueError, match="max_length must exceed the prefix's 3 characters .*got 2"):
+        sample(model, VOCAB, 2, prefix="abc", max_length=2)
+    with pytest.raises(ValueError, match="the vocabulary has 27 symbols but the model predicts 6"):
+        sample(model, CharVocab("abcdefghijklmnopqrstuvwxyz"), 2)
+    tiny = sample(model, VOCAB, 3, temperature=1e-30, max_length=6, generator=torch.Generator().manual_seed(0))
+    assert tiny == sample(model, VOCAB, 3, temperature=0, max_length=6)  # a tiny temperature is greedy, not NaN
+
+
+def test_sizes_no_model_can_have_are_refused():
+    for field in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
+        with pytest.raises(ValueError, match=f"{field} must be at least 1, got 0"):
+            CharRNN(CharRNNConfig(**{field: 0}))
+    for dropout in (1.0, float("nan")):
+        with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+            CharRNN(CharRNNConfig(dropout=dropout))
+
+
+def test_losses_refuse_mismatched_shapes_and_batches_of_padding_only():
+    model = small()
+    inputs, targets = name_sequences(["abc", "d"], VOCAB)
+    with pytest.raises(ValueError, match=r"expected inputs and targets \[B, T\] of one shape, got \(2, 4\), \(2, 2\)"):
+        sequence_loss(model, inputs, targets[:, :2])
+    with pytest.raises(ValueError, match="every target is padding"):
+        sequence_loss(model, inputs, torch.full_like(targets, IGNORE_INDEX))
+    with pytest.raises(ValueError, match="no target to score: the targets are empty or all padding"):
+        evaluate_nll(model, inputs, torch.full_like(targets, IGNORE_INDEX))
+    with pytest.raises(ValueError, match="no target to score"):
+        evaluate_nll(model, inputs[:0], targets[:0])
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        evaluate_nll(model, inputs, targets, batch_size=0)

@@ -123,3 +123,40 @@ def test_shakespeare_characters_split_90_10_in_order():
     assert vocab.decode(val[-20:]) == text[-20:]
     with pytest.raises(ValueError, match="train_fraction must be between 0 and 1"):
         shakespeare_characters(1.0)
+
+
+def test_the_end_token_inside_a_name_is_refused_not_encoded_as_an_early_end(vocab):
+    with pytest.raises(ValueError, match=r"the end token '\.' may not appear in a name .*position 1 of 'a\.b'"):
+        vocab.encode("a.b")
+    with pytest.raises(ValueError, match=r"the end token '\.' may not appear in a name"):
+        name_sequences(["ab", "a.b"], vocab)
+    with pytest.raises(ValueError, match=r"the end token '\.' may not appear in a name"):
+        context_windows(["a.b"], vocab, block_size=2)
+    with pytest.raises(ValueError, match=r"characters \['Z'\] are not in the vocabulary; allowed: 'abc'$"):
+        vocab.encode("aZ")  # the end token is no longer listed as allowed
+    assert CharVocab.of_text("a.b").encode("a.b").tolist() == [1, 0, 2]  # running text has no end token
+
+
+def test_names_and_ids_of_the_wrong_type_are_refused(vocab):
+    with pytest.raises(TypeError, match="names must be a list of str, got one str 'abc'"):
+        name_sequences("abc", vocab)
+    with pytest.raises(TypeError, match="names must be a list of str, got items of type int"):
+        context_windows(["ab", 3], vocab, block_size=2)
+    with pytest.raises(TypeError, match="names must be a list of str, got one str"):
+        split_names("abc")
+    with pytest.raises(TypeError, match="encode takes a str, got list"):
+        vocab.encode(["a", "b"])
+    with pytest.raises(TypeError, match=r"ids must be integers in 0..3"):
+        vocab.decode(torch.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"a CharVocab holds single characters \(str\), got \['int'\]"):
+        CharVocab([1, 2])
+
+
+def test_token_streams_must_be_int64_and_batches_non_empty():
+    with pytest.raises(ValueError, match=r"expected a token stream \[N\] of int64 ids, got \(10,\) torch.float32"):
+        text_windows(torch.arange(10.0), 3)
+    with pytest.raises(ValueError, match=r"expected a token stream \[N\] of int64 ids"):
+        random_windows(torch.arange(10.0), 3, 2)
+    for batch_size in (0, -1):
+        with pytest.raises(ValueError, match=f"batch_size must be at least 1, got {batch_size}"):
+            random_windows(torch.arange(10), 3, batch_size)

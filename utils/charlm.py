@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from utils.modes import eval_mode
-from utils.sampling import next_token_distribution
+from utils.sampling import check_sampling_settings, distribution_from_logits
 from utils.text import END, IGNORE_INDEX, CharVocab
 
 _CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -40,6 +40,11 @@ class CharRNN(nn.Module):
         self.config = config = config or CharRNNConfig()
         if config.cell not in _CELLS:
             raise ValueError(f"unknown cell {config.cell!r}; choose one of {', '.join(_CELLS)}")
+        for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
+            if getattr(config, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
+        if not 0 <= config.dropout < 1:  # also refuses NaN
+            raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
         self.rnn = _CELLS[config.cell](
             config.embedding_dim,
@@ -66,7 +71,12 @@ def sequence_loss(model: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
 
     Columns that are padding in every row are cut off first, so a batch of short names costs less.
     """
+    if inputs.shape != targets.shape or inputs.dim() != 2:
+        raise ValueError(f"expected inputs and targets [B, T] of one shape, got {tuple(inputs.shape)}, "
+                         f"{tuple(targets.shape)}")
     length = int((targets != IGNORE_INDEX).sum(dim=1).max())
+    if length == 0:
+        raise ValueError(f"every target is padding ({IGNORE_INDEX}): the batch has nothing to predict")
     inputs, targets = inputs[:, :length], targets[:, :length]
     logits, _ = model(inputs)
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
@@ -75,6 +85,13 @@ def sequence_loss(model: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
 @torch.no_grad()
 def evaluate_nll(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int = 1024) -> float:
     """Negative log-likelihood in nats per character over all non-padding targets (eval mode, batched)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if inputs.shape != targets.shape or inputs.dim() != 2:
+        raise ValueError(f"expected inputs and targets [N, T] of one shape, got {tuple(inputs.shape)}, "
+                         f"{tuple(targets.shape)}")
+    if not (targets != IGNORE_INDEX).any():
+        raise ValueError(f"no target to score: the targets are empty or all padding ({IGNORE_INDEX})")
     total, count = 0.0, 0
     with eval_mode(model):
         for i in range(0, len(inputs), batch_size):
@@ -104,9 +121,18 @@ def sample(
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    prefix_ids = vocab.encode(prefix).tolist()  # ValueError for characters outside the vocabulary
     if END in prefix:
         raise ValueError(f"the prefix may not contain the end token {END!r}")
+    prefix_ids = vocab.encode(prefix).tolist()  # ValueError for characters outside the vocabulary
+    if max_length <= len(prefix_ids):
+        raise ValueError(
+            f"max_length must exceed the prefix's {len(prefix_ids)} characters (room for one more), got {max_length}"
+        )
+    model_vocab = getattr(getattr(model, "config", None), "vocab_size", len(vocab))
+    if model_vocab != len(vocab):
+        raise ValueError(f"the vocabulary has {len(vocab)} symbols but the model predicts {model_vocab}: "
+                         "pass the vocabulary the model was trained with")
+    check_sampling_settings(temperature, top_k, top_p, len(vocab))
     device = next(model.parameters()).device
     with eval_mode(model):
         ids = torch.tensor([[0, *prefix_ids]] * n, device=device)
@@ -114,7 +140,7 @@ def sample(
         names = [list(prefix_ids) for _ in range(n)]
         finished = torch.zeros(n, dtype=torch.bool)
         for _ in range(max_length - len(prefix_ids)):
-            probs = next_token_distribution(logits[:, -1].float().cpu(), temperature, top_k, top_p)
+            probs = distribution_from_logits(logits[:, -1].float().cpu(), temperature, top_k, top_p)
             next_ids = torch.multinomial(probs, 1, generator=generator).squeeze(1)
             for row in (~finished).nonzero().flatten().tolist():
                 if next_ids[row] == 0:

@@ -26,9 +26,14 @@ class CharVocab:
     """
 
     def __init__(self, chars: Iterable[str], end: str | None = END):
-        chars = sorted(set(chars) - {end})
-        if any(len(c) != 1 for c in chars):
-            raise ValueError("a CharVocab holds single characters")
+        chars = set(chars) - {end}
+        if not all(isinstance(c, str) for c in chars):
+            types = sorted({type(c).__name__ for c in chars})
+            raise TypeError(f"a CharVocab holds single characters (str), got {types}")
+        wrong = sorted(repr(c) for c in chars if len(c) != 1)
+        if wrong:
+            raise ValueError(f"a CharVocab holds single characters, got {', '.join(wrong)}")
+        chars = sorted(chars)
         self.end = end
         self.itos: list[str] = [end, *chars] if end is not None else chars
         self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.itos)}
@@ -47,26 +52,48 @@ class CharVocab:
         return len(self.itos)
 
     def encode(self, text: str) -> Tensor:
-        """``"emma"`` -> ids ``[4]`` (int64); a character outside the vocabulary is a ``ValueError``."""
+        """``"emma"`` -> ids ``[4]`` (int64).
+
+        A character outside the vocabulary is a ``ValueError``, and so is the end token inside a name (``"em.ma"``):
+        it would silently end the name there.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"encode takes a str, got {type(text).__name__}")
+        if self.end is not None and self.end in text:
+            raise ValueError(
+                f"the end token {self.end!r} may not appear in a name (it marks where a name ends), found at "
+                f"position {text.index(self.end)} of {text!r}"
+            )
         unknown = sorted({c for c in text if c not in self.stoi})
         if unknown:
             allowed = "".join(c for c in self.itos if c != self.end)
-            end = f" (and {self.end!r})" if self.end is not None else ""
-            raise ValueError(f"characters {unknown} are not in the vocabulary; allowed: {allowed!r}{end}")
+            raise ValueError(f"characters {unknown} are not in the vocabulary; allowed: {allowed!r}")
         return torch.tensor([self.stoi[c] for c in text], dtype=torch.long)
 
     def decode(self, ids: Iterable[int] | Tensor) -> str:
         """Ids -> text; the end token (if any) is kept as ``"."``."""
         ids = ids.tolist() if isinstance(ids, Tensor) else list(ids)
+        if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+            raise TypeError(f"ids must be integers in 0..{len(self.itos) - 1}")
         if any(not 0 <= i < len(self.itos) for i in ids):
             raise ValueError(f"ids must lie in 0..{len(self.itos) - 1}")
         return "".join(self.itos[i] for i in ids)
+
+
+def _check_names(names: Sequence[str]) -> None:
+    """Raise ``TypeError`` unless ``names`` is a sequence of str (one str would be read as one name per letter)."""
+    if isinstance(names, str):
+        raise TypeError(f"names must be a list of str, got one str {names!r}")
+    types = sorted({type(name).__name__ for name in names} - {"str"})
+    if types:
+        raise TypeError(f"names must be a list of str, got items of type {', '.join(types)}")
 
 
 def split_names(
     names: Sequence[str], seed: int = 42, fractions: tuple[float, float] = (0.8, 0.1)
 ) -> tuple[list[str], list[str], list[str]]:
     """Shuffle ``names`` with ``seed`` and cut them into train / dev / test (80% / 10% / 10% by default)."""
+    _check_names(names)
     train_fraction, dev_fraction = fractions
     if not (0 < train_fraction and 0 <= dev_fraction and train_fraction + dev_fraction < 1):
         raise ValueError(f"fractions must be positive and sum to less than 1, got {fractions}")
@@ -85,6 +112,7 @@ def name_sequences(names: Sequence[str], vocab: CharVocab) -> tuple[Tensor, Tens
     """
     if not names:
         raise ValueError("name_sequences needs at least one name")
+    _check_names(names)
     length = max(len(name) for name in names) + 1
     inputs = torch.zeros(len(names), length, dtype=torch.long)
     targets = torch.full((len(names), length), IGNORE_INDEX, dtype=torch.long)
@@ -104,6 +132,7 @@ def context_windows(names: Sequence[str], vocab: CharVocab, block_size: int) -> 
     """
     if block_size < 1:
         raise ValueError(f"block_size must be at least 1, got {block_size}")
+    _check_names(names)
     contexts, targets = [], []
     for name in names:
         context = [0] * block_size
@@ -114,6 +143,12 @@ def context_windows(names: Sequence[str], vocab: CharVocab, block_size: int) -> 
     return torch.tensor(contexts, dtype=torch.long), torch.tensor(targets, dtype=torch.long)
 
 
+def _check_stream(ids: Tensor) -> None:
+    if not isinstance(ids, Tensor) or ids.dim() != 1 or ids.dtype != torch.long:
+        got = f"{tuple(ids.shape)} {ids.dtype}" if isinstance(ids, Tensor) else type(ids).__name__
+        raise ValueError(f"expected a token stream [N] of int64 ids, got {got}")
+
+
 def text_windows(ids: Tensor, block_size: int) -> tuple[Tensor, Tensor]:
     """Consecutive, non-overlapping windows of a token stream ``ids`` ``[N]``, for evaluating a language model.
 
@@ -121,8 +156,7 @@ def text_windows(ids: Tensor, block_size: int) -> tuple[Tensor, Tensor]:
     fill a last window are dropped. Averaged over all windows, the loss weighs every context length from 1 to
     ``block_size`` equally, as nanoGPT's ``estimate_loss`` does in expectation.
     """
-    if ids.dim() != 1:
-        raise ValueError(f"expected a token stream [N], got shape {tuple(ids.shape)}")
+    _check_stream(ids)
     if block_size < 1:
         raise ValueError(f"block_size must be at least 1, got {block_size}")
     n = (len(ids) - 1) // block_size
@@ -140,10 +174,11 @@ def random_windows(
 
     Returns inputs and targets ``[batch_size, block_size]`` on ``ids``'s device; ``generator`` is a CPU generator.
     """
-    if ids.dim() != 1:
-        raise ValueError(f"expected a token stream [N], got shape {tuple(ids.shape)}")
+    _check_stream(ids)
     if not 1 <= block_size < len(ids):
         raise ValueError(f"block_size must be between 1 and {len(ids) - 1} for {len(ids)} tokens, got {block_size}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     starts = torch.randint(len(ids) - block_size, (batch_size,), generator=generator)
     offsets = starts[:, None] + torch.arange(block_size + 1)  # [B, T + 1]
     window = ids[offsets.to(ids.device)]
