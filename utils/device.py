@@ -22,7 +22,11 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def _check_available(device: torch.device, source: str) -> None:
+def check_available(device: torch.device, source: str = "device") -> None:
+    """Raise ``RuntimeError`` saying what to do if ``device`` (CUDA or MPS) is missing on this machine.
+
+    ``source`` names what asked for it in the message, e.g. ``"load_checkpoint(map_location=...)"``.
+    """
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(
             f"{source} asks for {device}, but this PyTorch sees no CUDA GPU "
@@ -48,7 +52,7 @@ def parse_device(name: str, source: str = "device") -> torch.device:
         ) from err
     if device.type not in _KNOWN_TYPES:
         raise ValueError(f"{source}: unsupported device {name!r}; use one of {', '.join(_KNOWN_TYPES)}.")
-    _check_available(device, source)
+    check_available(device, source)
     return device
 
 
