@@ -65,3 +65,51 @@ def test_plot_curves_smoothing_adds_a_running_mean():
     assert smooth.get_ydata().tolist() == [2.0, 2.0, 2.0]
     with pytest.raises(ValueError, match="at least one curve"):
         plot_curves({})
+
+
+@pytest.mark.parametrize("nrow", [0, -2])
+def test_nrow_below_one_is_refused_rather_than_meaning_auto(nrow):
+    with pytest.raises(ValueError, match=rf"nrow must be at least 1 \(or None for a near-square layout\), got {nrow}"):
+        make_grid(torch.zeros(4, 1, 2, 2), nrow=nrow)
+    with pytest.raises(ValueError, match="nrow must be at least 1"):
+        show_images(torch.rand(4, 1, 2, 2), nrow=nrow)
+
+
+@pytest.mark.parametrize("nrow", [2.0, "2", True])
+def test_nrow_must_be_an_int(nrow):
+    with pytest.raises(TypeError, match="nrow must be an int >= 1"):
+        make_grid(torch.zeros(4, 1, 2, 2), nrow=nrow)
+    with pytest.raises(TypeError, match="nrow must be an int >= 1"):
+        show_images(torch.rand(4, 1, 2, 2), nrow=nrow, labels=list("abcd"))
+
+
+def test_nrow_none_is_the_near_square_layout_and_numpy_ints_work():
+    import numpy as np
+
+    assert make_grid(torch.zeros(10, 5, 5), nrow=None, padding=0).shape == (1, 15, 20)
+    assert make_grid(torch.zeros(10, 5, 5), nrow=np.int64(5), padding=0).shape == (1, 10, 25)
+
+
+@pytest.mark.parametrize(
+    ("images", "shown"),
+    [(torch.randint(0, 256, (4, 1, 8, 8)).float(), r"\[0, 25\d\]"),  # forgot to divide by 255
+     (torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8), r"\[0, 25\d\]"),
+     (torch.linspace(-1, 1, 4 * 64).view(4, 1, 8, 8), r"\[-1, 1\]")],  # a GAN's tanh range
+)  # fmt: skip
+def test_show_images_refuses_values_outside_zero_one_naming_the_range(images, shown):
+    with pytest.raises(ValueError, match=rf"expects values in \[0, 1\], got values in {shown}: divide .* by 255"):
+        show_images(images)
+    with pytest.raises(ValueError, match="expects values in"):
+        show_images(images, labels=list("abcd"))
+
+
+def test_show_images_refuses_nan_and_empty_batches_but_allows_rounding():
+    images = torch.rand(4, 1, 8, 8)
+    images[2, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="holding NaN or inf"):
+        show_images(images)
+    with pytest.raises(ValueError, match="N > 0"):
+        show_images(torch.zeros(0, 1, 8, 8))
+    kernels = torch.randn(16, 1, 5, 5)  # chapter 02 rescales kernels like this; the ends may round past 0 or 1
+    low, high = kernels.amin(dim=(1, 2, 3), keepdim=True), kernels.amax(dim=(1, 2, 3), keepdim=True)
+    show_images(((kernels - low) / (high - low)) * (1 + 1e-6), nrow=16)

@@ -6,6 +6,7 @@ Functions return the matplotlib ``Figure`` without showing it; a notebook cell e
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -14,20 +15,32 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+_RANGE_SLACK = 1e-3  # show_images accepts [0, 1] up to rounding (e.g. 1.0000001 after a rescaling); clamped for display
+
+
+def _images_per_row(nrow: object, n: int) -> int:
+    """``nrow`` checked (an int >= 1), or the near-square default ``ceil(sqrt(n))`` for ``None``."""
+    if nrow is None:
+        return math.ceil(math.sqrt(n))
+    if isinstance(nrow, bool) or not isinstance(nrow, numbers.Integral):
+        raise TypeError(f"nrow must be an int >= 1 (or None for a near-square layout), got {nrow!r}")
+    if nrow < 1:
+        raise ValueError(f"nrow must be at least 1 (or None for a near-square layout), got {nrow}")
+    return int(nrow)
+
 
 def make_grid(images: Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0) -> Tensor:
     """Tile images ``[N, C, H, W]`` (or ``[N, H, W]``) into one picture ``[C, rows*(H+p)+p, nrow*(W+p)+p]``.
 
-    ``nrow`` is the number of images per row (default: a near-square layout); empty cells are ``pad_value``.
+    ``nrow`` is the number of images per row (``None``: a near-square layout); empty cells are ``pad_value``.
+    Values pass through unchanged, whatever their range.
     """
     if images.dim() == 3:
         images = images.unsqueeze(1)
     if images.dim() != 4 or images.shape[0] == 0:
         raise ValueError(f"expected images [N, C, H, W] or [N, H, W] with N > 0, got shape {tuple(images.shape)}")
     n, c, h, w = images.shape
-    nrow = nrow or math.ceil(math.sqrt(n))
-    if nrow < 1:
-        raise ValueError(f"nrow must be at least 1, got {nrow}")
+    nrow = _images_per_row(nrow, n)
     rows = math.ceil(n / nrow)
     grid = images.new_full((c, rows * (h + padding) + padding, nrow * (w + padding) + padding), pad_value)
     for i in range(n):
@@ -49,19 +62,29 @@ def show_images(
     cmap: str = "gray",
     scale: float = 1.0,
 ) -> Figure:
-    """Show images ``[N, 1 or 3, H, W]`` (or ``[N, H, W]``) with values in [0, 1] as a grid.
+    """Show images ``[N, 1 or 3, H, W]`` (or ``[N, H, W]``) with values in [0, 1] as a grid, ``nrow`` per row
+    (``None``: a near-square layout).
 
     With ``labels`` every image gets its own small axes and caption; without, the images are tiled into one picture.
+    Values outside [0, 1] (images in [0, 255] or [-1, 1]), NaN and inf are refused: clamped, they would show white.
     """
     images = images.detach().float().cpu()
     if images.dim() == 3:
         images = images.unsqueeze(1)
-    if images.dim() != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"expected images [N, 1 or 3, H, W] or [N, H, W], got shape {tuple(images.shape)}")
+    if images.dim() != 4 or images.shape[1] not in (1, 3) or images.shape[0] == 0:
+        raise ValueError(f"expected images [N, 1 or 3, H, W] or [N, H, W] with N > 0, got shape {tuple(images.shape)}")
     if labels is not None and len(labels) != images.shape[0]:
         raise ValueError(f"got {len(labels)} labels for {images.shape[0]} images")
+    low, high = images.min().item(), images.max().item()
+    if not (math.isfinite(low) and math.isfinite(high)):  # min and max are NaN if any value is
+        raise ValueError("show_images expects values in [0, 1], got images holding NaN or inf")
+    if low < -_RANGE_SLACK or high > 1 + _RANGE_SLACK:
+        raise ValueError(
+            f"show_images expects values in [0, 1], got values in [{low:.4g}, {high:.4g}]: divide images in [0, 255] "
+            "by 255, map images in [-1, 1] with (x + 1) / 2 (utils.gan.to_unit_range)"
+        )
     n = images.shape[0]
-    nrow = nrow or math.ceil(math.sqrt(n))
+    nrow = _images_per_row(nrow, n)
     rows = math.ceil(n / nrow)
     if labels is None:
         grid = make_grid(images, nrow=nrow).clamp(0, 1)
