@@ -31,7 +31,9 @@ SAMPLE_SEED = 1  # the seed of the latent noise whenever the course scores a gen
 
 @torch.no_grad()
 def _embed(images: Tensor, batch_size: int = 2048) -> tuple[Tensor, Tensor]:
-    """One pass of the classifier: features ``[N, 64]`` and class probabilities ``[N, 10]`` (callers check inputs)."""
+    """One pass of the classifier: features ``[N, 64]`` and class probabilities ``[N, 10]`` (callers check images)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     model = mnist_classifier(images.device)
     features, probs = [], []
     for i in range(0, len(images), batch_size):
@@ -55,6 +57,8 @@ def feature_statistics(features: Tensor) -> tuple[Tensor, Tensor]:
     """
     if features.dim() != 2 or features.shape[0] < 2:
         raise ValueError(f"expected features [N, D] with N >= 2, got shape {tuple(features.shape)}")
+    if not torch.isfinite(features).all():
+        raise ValueError("features contain NaN or infinite values")
     f = features.detach().cpu().double()
     return f.mean(dim=0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
 
@@ -65,19 +69,44 @@ def _sqrtm_psd(matrix: Tensor) -> Tensor:
     return eigenvectors @ torch.diag(eigenvalues.clamp(min=0).sqrt()) @ eigenvectors.T
 
 
+def _check_covariance(name: str, sigma: Tensor, tolerance: float) -> None:
+    """Raise ``ValueError`` unless ``sigma`` (float64) is symmetric positive semi-definite up to ``tolerance`` times
+    its largest entry (rounding)."""
+    scale = max(sigma.abs().max().item(), 1e-300)
+    asymmetry = (sigma - sigma.T).abs().max().item()
+    if asymmetry > tolerance * scale:
+        raise ValueError(f"{name} must be a symmetric covariance matrix, got |S - S^T| up to {asymmetry:.3g}")
+    smallest = torch.linalg.eigvalsh((sigma + sigma.T) / 2).min().item()
+    if smallest < -tolerance * scale:
+        raise ValueError(f"{name} must be positive semi-definite (a covariance), got an eigenvalue of {smallest:.3g}")
+
+
 def frechet_distance_from_statistics(mu_a: Tensor, sigma_a: Tensor, mu_b: Tensor, sigma_b: Tensor) -> float:
     """Fréchet distance between Gaussians N(mu_a, sigma_a) and N(mu_b, sigma_b) (means ``[D]``, covariances ``[D, D]``).
 
     Uses Tr((S_a S_b)^(1/2)) = Tr((S_a^(1/2) S_b S_a^(1/2))^(1/2)), whose inner matrix is symmetric, so only
-    symmetric eigendecompositions are needed: exact, stable, and without SciPy.
+    symmetric eigendecompositions are needed: exact, stable, and without SciPy. The statistics must be finite and
+    the covariances symmetric positive semi-definite (up to rounding), or this is a ``ValueError``.
     """
-    d = mu_a.shape[0]
-    if mu_a.shape != (d,) or mu_b.shape != (d,) or sigma_a.shape != (d, d) or sigma_b.shape != (d, d):
+    named = {"mu_a": mu_a, "sigma_a": sigma_a, "mu_b": mu_b, "sigma_b": sigma_b}
+    for name, t in named.items():
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    d = mu_a.shape[0] if mu_a.dim() == 1 else -1
+    if d < 1 or mu_b.shape != (d,) or sigma_a.shape != (d, d) or sigma_b.shape != (d, d):
         raise ValueError(
-            f"expected means [D] and covariances [D, D], got {tuple(mu_a.shape)}, {tuple(sigma_a.shape)}, "
-            f"{tuple(mu_b.shape)}, {tuple(sigma_b.shape)}"
+            f"expected means [D] and covariances [D, D] with D >= 1, got {tuple(mu_a.shape)}, "
+            f"{tuple(sigma_a.shape)}, {tuple(mu_b.shape)}, {tuple(sigma_b.shape)}"
         )
-    mu_a, mu_b, sigma_a, sigma_b = (t.double() for t in (mu_a, mu_b, sigma_a, sigma_b))
+    # rounding: float64 statistics are symmetric to ~1e-16, float32 ones to ~1e-7 of their largest entry
+    tolerances = [max(1e-6, 100 * torch.finfo(t.dtype).eps) if t.is_floating_point() else 1e-6
+                  for t in (sigma_a, sigma_b)]
+    mu_a, mu_b, sigma_a, sigma_b = (t.detach().cpu().double() for t in (mu_a, mu_b, sigma_a, sigma_b))
+    for name, t in zip(named, (mu_a, sigma_a, mu_b, sigma_b)):
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+    _check_covariance("sigma_a", sigma_a, tolerances[0])
+    _check_covariance("sigma_b", sigma_b, tolerances[1])
     root_a = _sqrtm_psd(sigma_a)
     inner = root_a @ sigma_b @ root_a
     trace_cross = torch.linalg.eigvalsh((inner + inner.T) / 2).clamp(min=0).sqrt().sum()
@@ -209,8 +238,14 @@ def conditional_accuracy(images: Tensor, requested: Tensor) -> float:
     The score of a class-conditional generator: 1.0 when every sample shows its requested digit.
     """
     check_digit_images(images)
+    if not isinstance(requested, Tensor):
+        raise TypeError(f"requested must be a torch.Tensor of int64 digits [N], got {type(requested).__name__}")
     if requested.shape != (images.shape[0],) or requested.dtype != torch.long:
         raise ValueError(
             f"requested must be int64 digits of shape [{images.shape[0]}], got {tuple(requested.shape)} {requested.dtype}"
+        )
+    if requested.numel() and (requested.min() < 0 or requested.max() > 9):
+        raise ValueError(
+            f"requested must hold digits in 0..9, got values in {requested.min().item()}..{requested.max().item()}"
         )
     return (predicted_digits(images).cpu() == requested.cpu()).double().mean().item()
