@@ -1,7 +1,9 @@
 import hashlib
 import http.server
+import os
 import socket
 import threading
+import time
 from functools import partial
 from pathlib import Path
 
@@ -184,3 +186,157 @@ def test_verification_notices_a_file_changed_after_it_was_verified(empty_data_di
     local.write_bytes(CONTENT[:100])
     with pytest.raises(ChecksumError):
         verify_checksum(local, TOY.sha256, TOY.size)
+
+
+class SlowHandler(http.server.BaseHTTPRequestHandler):
+    """Serves CONTENT for any path, one byte every 0.2 s, for at most 4 s (a mirror that all but stalls)."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(CONTENT)))
+        self.end_headers()
+        stop = time.monotonic() + 4
+        try:
+            for i in range(len(CONTENT)):
+                if time.monotonic() > stop:
+                    break
+                self.wfile.write(CONTENT[i : i + 1])
+                time.sleep(0.2)
+        except OSError:  # the client gave up
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+class EndlessHandler(http.server.BaseHTTPRequestHandler):
+    """Serves CONTENT followed by up to 200 MB of zeros, without announcing a length; records whether it got to
+    the end."""
+
+    finished = threading.Event()
+    broke_off = threading.Event()
+
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        try:
+            self.wfile.write(CONTENT)
+            for _ in range(200 * 16):
+                self.wfile.write(bytes(1 << 16))
+            type(self).finished.set()
+        except OSError:
+            type(self).broke_off.set()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def serve(monkeypatch, empty_data_dir):
+    """``serve(Handler)`` runs a loopback HTTP server with that handler and points $COURSE_DATA_MIRROR at it."""
+    servers = []
+
+    def start(handler):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        monkeypatch.setenv("COURSE_DATA_MIRROR", f"http://127.0.0.1:{server.server_port}/")
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_trickling_mirror_fails_at_the_deadline_instead_of_hanging(serve, empty_data_dir):
+    serve(SlowHandler)  # 2,500 bytes at 5 bytes/s: 500 s
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"took longer than its deadline of 1 s \(\d+ of 2500 bytes arrived\)"):
+        ensure_file(TOY, progress=False, deadline=1)
+    assert time.monotonic() - start < 2.5
+    assert leftovers(empty_data_dir) == []
+
+
+class SilentHandler(http.server.BaseHTTPRequestHandler):
+    """Announces CONTENT, then sends nothing for 2 s."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(CONTENT)))
+        self.end_headers()
+        time.sleep(2)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_mirror_that_goes_silent_fails_after_the_read_timeout(serve, empty_data_dir, monkeypatch):
+    monkeypatch.setattr(download, "READ_TIMEOUT", 0.3)  # a minute in real use
+    serve(SilentHandler)
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"no data for 0.3 s \(0 of 2500 bytes arrived\)"):
+        ensure_file(TOY, progress=False, deadline=10)
+    assert time.monotonic() - start < 1.5
+
+
+def test_the_default_deadline_scales_with_the_size_and_a_bad_one_is_refused(mirror):
+    assert download.default_deadline(0) == 60 and download.default_deadline(26_421_880) == pytest.approx(463, abs=1)
+    for bad in (0, -1, float("inf"), float("nan"), "10", True):
+        with pytest.raises(ValueError, match=r"deadline must be a number of seconds > 0 \(or None for 60 s"):
+            ensure_file(TOY, progress=False, deadline=bad)
+
+
+def test_a_body_far_larger_than_the_file_is_cut_off_one_byte_past_its_size(serve, empty_data_dir):
+    EndlessHandler.finished.clear()
+    EndlessHandler.broke_off.clear()
+    serve(EndlessHandler)
+    with pytest.raises(ChecksumError, match=r"does not hold the expected toy/toy.txt \(2500 bytes\).*more than 2500"):
+        ensure_file(TOY, progress=False)
+    assert EndlessHandler.broke_off.wait(10) and not EndlessHandler.finished.is_set()  # 200 MB were not read
+    assert leftovers(empty_data_dir) == []
+
+
+def test_an_announced_length_larger_than_the_file_fails_before_reading(mirror, empty_data_dir):
+    (mirror / "toy" / "toy.txt").write_bytes(CONTENT + b"!")
+    with pytest.raises(ChecksumError, match=r"serves a different file; nothing was saved.*announces 2501 bytes"):
+        ensure_file(TOY, progress=False)
+    assert leftovers(empty_data_dir) == []
+
+
+def test_stale_partial_files_of_a_killed_fetch_are_removed_but_not_live_ones(mirror, empty_data_dir):
+    folder = empty_data_dir / "toy"
+    folder.mkdir()
+    stale, live = folder / ".toy.txt.k1ll3d_x.part", folder / ".toy.txt.abcd1234.part"
+    other_file, not_a_part = folder / ".toy.txt.gz.old12345.part", folder / "notes.part"
+    for path in (stale, live, other_file, not_a_part):
+        path.write_bytes(b"partial")
+    day_ago = time.time() - 86_400
+    for path in (stale, other_file, not_a_part):
+        os.utime(path, (day_ago, day_ago))
+    ensure_file(TOY, progress=False)
+    assert leftovers(folder) == sorted([".toy.txt.abcd1234.part", ".toy.txt.gz.old12345.part", "notes.part",
+                                        "toy.txt"])  # fmt: skip
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_downloads_get_the_mode_the_umask_allows(http_mirror, empty_data_dir, mask, mode):
+    original = os.umask(mask)
+    try:
+        path = ensure_file(TOY, progress=False)
+    finally:
+        os.umask(original)
+    assert path.stat().st_mode & 0o777 == mode
+    assert path.parent.stat().st_mode & 0o777 == 0o777 & ~mask
+
+
+def test_data_readme_states_the_default_deadline_of_the_largest_file():
+    from utils.data import CATALOGUE
+    from utils.paths import REPO_ROOT
+
+    largest = max((f for files in CATALOGUE.values() for f in files.values()), key=lambda f: f.size)
+    assert (largest.dataset, largest.name) == ("fashion_mnist", "train-images-idx3-ubyte.gz")
+    minutes = download.default_deadline(largest.size) / 60
+    readme = " ".join((REPO_ROOT / "data" / "README.md").read_text().split())
+    assert f"{minutes:.1f} minutes for Fashion-MNIST's training images" in readme
