@@ -146,3 +146,15 @@ def test_the_registry_module_imports_no_model_and_utils_has_no_import_cycle():
 
     cycles = [c for m in graph if (c := cycle_from(m, (m,)))]
     assert not cycles, f"import cycle in utils: {' -> '.join(cycles[0])}"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_loading_onto_a_missing_gpu_is_a_device_error_not_corrupt_weights(tmp_path, monkeypatch):
+    entry = entry_for(tmp_path, monkeypatch, target=0.0)
+    shipped = registry.ship(entry, trained_linear(0.1))
+    monkeypatch.setitem(registry._REGISTRY, entry.name, dataclasses.replace(entry, sha256=shipped.sha256,
+                                                                            size=shipped.size))
+    with pytest.raises(RuntimeError, match="asks for cuda, but this PyTorch sees no CUDA GPU.*choose 'cpu'"):
+        registry.load("test-linear", device="cuda")
+    with pytest.raises(ValueError, match="map_location must be a device such as 'cpu'"):
+        registry.load("test-linear", device="gpu")
