@@ -254,7 +254,7 @@ def test_a_trickling_mirror_fails_at_the_deadline_instead_of_hanging(serve, empt
     start = time.monotonic()
     with pytest.raises(DownloadError, match=r"took longer than its deadline of 1 s \(\d+ of 2500 bytes arrived\)"):
         ensure_file(TOY, progress=False, deadline=1)
-    assert time.monotonic() - start < 2.5
+    assert time.monotonic() - start < 4  # the whole body would take 500 s
     assert leftovers(empty_data_dir) == []
 
 
