@@ -29,3 +29,18 @@ def test_wrong_input_shape_is_a_clear_error():
         CNN()(torch.rand(2, 784))
     with pytest.raises(ValueError, match="divisible by 4"):
         CNN(CNNConfig(image_size=30))
+
+
+def test_sizes_no_cnn_can_have_are_refused():
+    with pytest.raises(ValueError, match="kernel_size must be odd .*got 4"):
+        CNN(CNNConfig(kernel_size=4))
+    with pytest.raises(ValueError, match=r"channels must be two positive numbers of channels, got \(0, 8\)"):
+        CNN(CNNConfig(channels=(0, 8)))
+    with pytest.raises(ValueError, match="hidden must be at least 1, got 0"):
+        CNN(CNNConfig(hidden=0))
+    with pytest.raises(ValueError, match="std finite and positive, got 0.1307 and 0.0"):
+        CNN(CNNConfig(std=0.0))  # was NaN logits
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got nan"):
+        CNN(CNNConfig(dropout=float("nan")))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        CNN(CNNConfig(image_size=0))

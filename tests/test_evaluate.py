@@ -51,3 +51,22 @@ def test_confusion_matrix_rejects_bad_inputs():
         confusion_matrix(torch.tensor([0, 3]), torch.tensor([0, 1]), 3)
     with pytest.raises(ValueError, match=r"shape \[N\]"):
         confusion_matrix(torch.tensor([0, 1]), torch.tensor([0]), 3)
+
+
+def test_labels_outside_the_classes_and_nan_logits_are_clear_errors():
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    with pytest.raises(ValueError, match=r"labels must lie in 0..2, got values in 1..42"):
+        accuracy(logits, torch.tensor([42, 1]))  # was an accuracy of 0.5
+    with pytest.raises(ValueError, match="labels must be integer class indices, got dtype torch.float32"):
+        accuracy(logits, torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="logits contain NaN or infinite values"):
+        accuracy(torch.full((2, 3), float("nan")), torch.tensor([0, 1]))
+    model = nn.Linear(3, 3)
+    with pytest.raises(ValueError, match=r"labels must lie in 0..2"):
+        evaluate_classifier(model, torch.randn(2, 3), torch.tensor([5, 0]))  # was an IndexError
+    with pytest.raises(ValueError, match=r"x holds no inputs"):
+        predict_logits(model, torch.zeros(0, 3))
+    with pytest.raises(ValueError, match="num_classes must be at least 1, got 0"):
+        confusion_matrix(torch.tensor([0]), torch.tensor([0]), 0)
+    with pytest.raises(ValueError, match="predictions must be integer class indices"):
+        confusion_matrix(torch.tensor([0.5]), torch.tensor([0]), 2)

@@ -59,3 +59,17 @@ def test_mlp_learns_mnist_quickly():
         progress=False,
     )
     assert evaluate_classifier(model, x_test[:2000], y_test[:2000])["accuracy"] > 0.9
+
+
+def test_sizes_no_model_can_have_are_refused():
+    with pytest.raises(ValueError, match="in_features must be at least 1, got 0"):
+        SoftmaxRegression(0)
+    with pytest.raises(ValueError, match="num_classes must be at least 1, got 0"):
+        MLP(MLPConfig(num_classes=0))
+    with pytest.raises(ValueError, match=r"every hidden width must be at least 1, got \(512, 0\)"):
+        MLP(MLPConfig(hidden=(512, 0)))
+    with pytest.raises(TypeError, match=r"hidden must be a tuple of layer widths such as \(512, 512\), got 512"):
+        MLP(MLPConfig(hidden=512))
+    for dropout in (1.0, float("nan")):
+        with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+            MLP(MLPConfig(dropout=dropout))

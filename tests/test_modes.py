@@ -47,3 +47,9 @@ def test_the_modes_are_restored_when_the_block_raises():
         assert not model.training
         raise RuntimeError("boom")
     assert modes(model) == before
+
+
+def test_something_that_is_not_a_module_is_a_type_error():
+    with pytest.raises(TypeError, match="eval_mode takes an nn.Module, got NoneType"):
+        with eval_mode(None):
+            pass

@@ -7,6 +7,7 @@ The same class, with a smaller hidden layer, is the course's MNIST evaluator (``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from torch import Tensor, nn
@@ -34,8 +35,21 @@ class CNN(nn.Module):
     def __init__(self, config: CNNConfig | None = None):
         super().__init__()
         self.config = config = config or CNNConfig()
-        if config.image_size % 4:
-            raise ValueError(f"image_size must be divisible by 4 (two 2x2 poolings), got {config.image_size}")
+        if config.image_size < 4 or config.image_size % 4:
+            raise ValueError(
+                f"image_size must be positive and divisible by 4 (two 2x2 poolings), got {config.image_size}"
+            )
+        if len(config.channels) != 2 or any(c < 1 for c in config.channels):
+            raise ValueError(f"channels must be two positive numbers of channels, got {config.channels}")
+        for name in ("hidden", "num_classes"):
+            if getattr(config, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
+        if config.kernel_size < 1 or config.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (same padding keeps the size), got {config.kernel_size}")
+        if not 0 <= config.dropout < 1:  # also refuses NaN
+            raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
+        if not (math.isfinite(config.mean) and math.isfinite(config.std) and config.std > 0):
+            raise ValueError(f"mean must be finite and std finite and positive, got {config.mean} and {config.std}")
         c1, c2 = config.channels
         padding = config.kernel_size // 2
         self.conv = nn.Sequential(

@@ -28,6 +28,9 @@ class SoftmaxRegression(nn.Module):
 
     def __init__(self, in_features: int = 784, num_classes: int = 10):
         super().__init__()
+        for name, size in (("in_features", in_features), ("num_classes", num_classes)):
+            if size < 1:
+                raise ValueError(f"{name} must be at least 1, got {size}")
         self.in_features = in_features
         self.linear = nn.Linear(in_features, num_classes)
 
@@ -52,6 +55,15 @@ class MLP(nn.Module):
     def __init__(self, config: MLPConfig | None = None):
         super().__init__()
         self.config = config = config or MLPConfig()
+        if isinstance(config.hidden, int):
+            raise TypeError(f"hidden must be a tuple of layer widths such as (512, 512), got {config.hidden}")
+        for name, size in (("in_features", config.in_features), ("num_classes", config.num_classes)):
+            if size < 1:
+                raise ValueError(f"{name} must be at least 1, got {size}")
+        if any(width < 1 for width in config.hidden):
+            raise ValueError(f"every hidden width must be at least 1, got {config.hidden}")
+        if not 0 <= config.dropout < 1:  # also refuses NaN
+            raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
         layers: list[nn.Module] = []
         width = config.in_features
         for hidden in config.hidden:
