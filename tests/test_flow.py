@@ -141,3 +141,19 @@ def test_check_labels_says_what_is_wrong():
 def test_flow_matching_loss_refuses_non_finite_data():
     with pytest.raises(ValueError, match="NaN or infinite"):
         flow_matching_loss(VelocityMLP(2, hidden=8, layers=1, embed_dim=4), torch.tensor([[0.0, float("nan")]]))
+
+
+def test_nan_times_and_label_dropout_are_refused_not_passed_through():
+    x = torch.randn(3, 2)
+    nan_times = torch.full((3,), math.nan)
+    with pytest.raises(ValueError, match=r"use t < 1 \(and no NaN\)"):
+        score_from_velocity(x, nan_times, x)
+    with pytest.raises(ValueError, match=r"use t > 0 \(and no NaN\)"):
+        velocity_from_noise(x, nan_times, x)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        vp_to_flow_time(torch.tensor([0.5, math.nan]))
+    model = VelocityMLP(2, hidden=8, layers=1, embed_dim=4, num_classes=3)
+    labels = torch.zeros(3, dtype=torch.long)
+    for p in (math.nan, 1.5, -0.1):  # NaN used to mean "no dropout", silently
+        with pytest.raises(ValueError, match=rf"label_dropout must be in \[0, 1\], got {p}"):
+            flow_matching_loss(model, x, labels, label_dropout=p)

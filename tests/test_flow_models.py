@@ -94,3 +94,25 @@ def test_training_a_tiny_flow_lowers_its_loss_and_keeps_the_ema_weights():
     assert torch.equal(model.velocity.out[-1].weight, seen[-1].out[-1].weight)
     with pytest.raises(ValueError, match="exactly when the model is class-conditional"):
         train_flow_matching(model, images[:64], recipe, generator=torch.Generator().manual_seed(0), progress=False)
+
+
+def test_sampler_settings_are_checked_when_built_and_when_sampling():
+    with pytest.raises(ValueError, match="steps must be at least 1, got 0"):
+        ImageFlow(UNet(UNetConfig(channels=(8, 16))), steps=0)
+    with pytest.raises(ValueError, match="the guidance scale must be finite and >= 0, got nan"):
+        ImageFlow(UNet(UNetConfig(channels=(8, 16))), guidance=float("nan"))
+    model = tiny_image_flow()
+    with pytest.raises(ValueError, match="steps must be at least 1, got 0"):
+        model.sample(2, steps=0)  # was silently the model's default
+    with pytest.raises(ValueError, match="the guidance scale must be finite and >= 0, got nan"):
+        model.sample(2, guidance=float("nan"))  # was ignored by an unconditional model
+
+
+def test_velocity_mlp_sizes_and_a_vae_of_another_latent_size_are_refused():
+    for name, sizes in (("dim", dict(dim=0)), ("hidden", dict(dim=2, hidden=0)), ("layers", dict(dim=2, layers=0))):
+        with pytest.raises(ValueError, match=f"{name} must be at least 1, got 0"):
+            VelocityMLP(**sizes)
+    with pytest.raises(ValueError, match="the embedding dimension must be even and at least 2, got 3"):
+        VelocityMLP(2, embed_dim=3)
+    with pytest.raises(ValueError, match=r"the velocity network's dim 3 must equal the VAE's latent_dim 4"):
+        LatentFlow(VelocityMLP(3, hidden=8, layers=1, embed_dim=4), VAE(VAEConfig(latent_dim=4, hidden=8)))

@@ -119,3 +119,14 @@ def test_guidance_refuses_what_it_cannot_do():
     unconditional = nn.Linear(2, 2)
     with pytest.raises(ValueError, match="class-conditional"):
         guided_velocity(unconditional, torch.tensor([0]), 2.0)
+
+
+def test_step_counts_guidance_and_noise_of_the_wrong_kind_are_refused():
+    with pytest.raises(TypeError, match="steps must be an integer >= 1, got 2.5"):
+        time_grid(2.5)
+    with pytest.raises(ValueError, match="steps must be at least 1, got 0"):
+        evaluations_per_sample("euler", 0)  # was 0 evaluations
+    with pytest.raises(ValueError, match="the guidance scale must be finite and >= 0, got nan"):
+        evaluations_per_sample("euler", 3, math.nan)  # was counted as guided
+    with pytest.raises(ValueError, match="the starting noise must be a float tensor, got dtype torch.int64"):
+        solve(exact_field, torch.zeros(4, 2, dtype=torch.long), steps=2)

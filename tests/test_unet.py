@@ -59,3 +59,20 @@ def test_unet_refuses_wrong_inputs():
         model(torch.randn(2, 1, 28, 28), torch.rand(2), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="multiple of groups"):
         UNet(UNetConfig(channels=(12, 16)))
+
+
+def test_sizes_no_unet_can_have_are_refused():
+    with pytest.raises(ValueError, match=r"channels must be one or more positive numbers of channels, got \(\)"):
+        UNet(UNetConfig(channels=()))
+    with pytest.raises(ValueError, match=r"channels must be one or more positive.*got \(0, 8\)"):
+        UNet(UNetConfig(channels=(0, 8), groups=4))
+    with pytest.raises(ValueError, match="groups must be at least 1, got 0"):
+        UNet(UNetConfig(groups=0))
+    with pytest.raises(ValueError, match="the embedding dimension must be even and at least 2, got 0"):
+        UNet(UNetConfig(embed_dim=0))
+    with pytest.raises(ValueError, match="the embedding dimension must be even and at least 2, got 7"):
+        TimeEmbedding(7)
+    with pytest.raises(ValueError, match="num_classes must be >= 0"):
+        UNet(UNetConfig(num_classes=-1))
+    with pytest.raises(ValueError, match="the embedding dimension must be even and at least 2, got 0"):
+        sinusoidal_embedding(torch.zeros(2), 0)

@@ -55,15 +55,16 @@ def noise_from_velocity(x_t: Tensor, t: Tensor, velocity: Tensor) -> Tensor:
 
 def score_from_velocity(x_t: Tensor, t: Tensor, velocity: Tensor) -> Tensor:
     """The score ``grad_x log p_t(x_t) = -x0_hat / (1 - t)`` ``[B, ...]``; needs ``t < 1``."""
-    if (t >= 1).any():
-        raise ValueError("the score is undefined at t = 1 (the data itself); use t < 1")
+    if not (t < 1).all():  # also catches NaN times
+        raise ValueError("the score is undefined at t = 1 (the data itself); use t < 1 (and no NaN)")
     return -noise_from_velocity(x_t, t, velocity) / (1 - _time_like(t, x_t))
 
 
 def velocity_from_noise(x_t: Tensor, t: Tensor, noise: Tensor) -> Tensor:
     """The velocity ``(x_t - eps) / t`` ``[B, ...]`` implied by a noise (epsilon) prediction; needs ``t > 0``."""
-    if (t <= 0).any():
-        raise ValueError("a noise prediction says nothing about the velocity at t = 0 (pure noise); use t > 0")
+    if not (t > 0).all():  # also catches NaN times
+        raise ValueError("a noise prediction says nothing about the velocity at t = 0 (pure noise); use t > 0 "
+                         "(and no NaN)")
     return (x_t - noise) / _time_like(t, x_t)
 
 
@@ -71,7 +72,7 @@ def vp_to_flow_time(alpha: Tensor) -> tuple[Tensor, Tensor]:
     """For variance-preserving signal levels ``alpha`` (= sqrt(alpha_bar) in DDPM, in (0, 1)): the flow time
     ``t = alpha / (alpha + sigma)`` and the scale ``alpha + sigma`` by which ``x_vp = scale * x_t``
     (sigma = sqrt(1 - alpha^2))."""
-    if ((alpha <= 0) | (alpha >= 1)).any():
+    if not ((alpha > 0) & (alpha < 1)).all():  # also catches NaN
         raise ValueError("signal levels alpha must lie strictly between 0 and 1")
     sigma = (1 - alpha**2).sqrt()
     return alpha / (alpha + sigma), alpha + sigma
@@ -117,6 +118,8 @@ def flow_matching_loss(
     generator; the draws move to the data's device). With ``labels`` ``[B]``, each is replaced by the model's
     "no label" index (``model.num_classes``) with probability ``label_dropout``.
     """
+    if not 0.0 <= label_dropout <= 1.0:  # also refuses NaN, which would silently mean "no dropout"
+        raise ValueError(f"label_dropout must be in [0, 1], got {label_dropout}")
     if not torch.isfinite(data).all():
         raise ValueError("data contains NaN or infinite values")
     noise = torch.randn(data.shape, generator=generator).to(data.device, data.dtype)

@@ -20,7 +20,7 @@ from utils.digits import check_digit_images
 from utils.flow import check_labels
 from utils.gan import to_gan_range, to_unit_range
 from utils.modes import eval_mode
-from utils.samplers import METHODS, guided_velocity, model_velocity, solve
+from utils.samplers import check_sampler_settings, guided_velocity, model_velocity, solve
 from utils.unet import TimeEmbedding
 
 
@@ -33,6 +33,9 @@ class VelocityMLP(nn.Module):
 
     def __init__(self, dim: int, hidden: int = 512, layers: int = 3, embed_dim: int = 128, num_classes: int = 0):
         super().__init__()
+        for name, size in (("dim", dim), ("hidden", hidden), ("layers", layers)):
+            if size < 1:
+                raise ValueError(f"{name} must be at least 1, got {size}")
         self.dim, self.num_classes = dim, num_classes
         self.time = TimeEmbedding(embed_dim, num_classes)
         sizes = [dim + embed_dim] + [hidden] * layers
@@ -57,8 +60,7 @@ class FlowGenerator(nn.Module):
 
     def __init__(self, velocity: nn.Module, steps: int = 10, method: str = "heun", guidance: float = 1.0):
         super().__init__()
-        if method not in METHODS:
-            raise ValueError(f"unknown sampler {method!r}; choose one of {METHODS}")
+        check_sampler_settings(method, steps, guidance)
         self.velocity = velocity
         self.steps, self.method, self.guidance = steps, method, guidance
 
@@ -102,6 +104,10 @@ class FlowGenerator(nn.Module):
         """
         if n < 1 or batch_size < 1:
             raise ValueError(f"n and batch_size must be at least 1, got {n} and {batch_size}")
+        steps = self.steps if steps is None else steps  # not `steps or ...`: 0 must be an error, not the default
+        method = self.method if method is None else method
+        guidance = self.guidance if guidance is None else guidance
+        check_sampler_settings(method, steps, guidance)
         device = next(self.parameters()).device
         if self.num_classes:
             if labels is None:
@@ -111,7 +117,6 @@ class FlowGenerator(nn.Module):
         else:
             check_labels(labels, n, 0)
         noise = torch.randn((n, *self.sample_shape), generator=generator).to(device)
-        guidance = self.guidance if guidance is None else guidance
         chunks = []
         with eval_mode(self):
             for start in range(0, n, batch_size):
@@ -120,7 +125,7 @@ class FlowGenerator(nn.Module):
                     velocity = guided_velocity(self.velocity, labels[chunk], guidance)
                 else:
                     velocity = model_velocity(self.velocity)
-                x = solve(velocity, noise[chunk], steps or self.steps, method or self.method, grid, trajectory)
+                x = solve(velocity, noise[chunk], steps, method, grid, trajectory)
                 chunks.append(torch.stack([self.to_images(s) for s in x]) if trajectory else self.to_images(x))
         return torch.cat(chunks, dim=1 if trajectory else 0)
 
@@ -148,6 +153,9 @@ class LatentFlow(FlowGenerator):
 
     def __init__(self, velocity: VelocityMLP, vae: nn.Module, **sampling):
         super().__init__(velocity, **sampling)
+        latent_dim = getattr(getattr(vae, "config", None), "latent_dim", velocity.dim)
+        if latent_dim != velocity.dim:
+            raise ValueError(f"the velocity network's dim {velocity.dim} must equal the VAE's latent_dim {latent_dim}")
         self.vae = vae.eval().requires_grad_(False)
         self.register_buffer("code_mean", torch.zeros(velocity.dim))
         self.register_buffer("code_std", torch.ones(velocity.dim))

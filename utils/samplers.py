@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from numbers import Integral
 
 import torch
 from torch import Tensor, nn
@@ -30,14 +31,20 @@ METHODS = ("euler", "heun", "ddim")
 GRIDS = ("uniform", "cosine")
 
 
+def _check_steps(steps: int) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, Integral):
+        raise TypeError(f"steps must be an integer >= 1, got {steps!r}")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+
+
 def time_grid(steps: int, kind: str = "uniform", device: torch.device | str = "cpu") -> Tensor:
     """``steps + 1`` increasing times ``[steps + 1]`` from 0 (noise) to 1 (data).
 
     ``"uniform"``: equal steps. ``"cosine"``: DDIM's steps, uniform in the time tau of a cosine variance-preserving
     schedule (alpha = cos(pi tau / 2), sigma = sin(pi tau / 2)), mapped to flow time t = alpha / (alpha + sigma).
     """
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+    _check_steps(steps)
     u = torch.linspace(0, 1, steps + 1, dtype=torch.float64)
     if kind == "uniform":
         t = u
@@ -91,6 +98,8 @@ def solve(
     """
     if method not in _STEPS:
         raise ValueError(f"unknown sampler {method!r}; choose one of {METHODS}")
+    if not noise.is_floating_point():
+        raise ValueError(f"the starting noise must be a float tensor, got dtype {noise.dtype}")
     if not torch.isfinite(noise).all():
         raise ValueError("the starting noise contains NaN or infinite values")
     times = time_grid(steps, grid).tolist()
@@ -106,10 +115,23 @@ def solve(
 def evaluations_per_sample(method: str, steps: int, guidance: float = 1.0) -> int:
     """Network evaluations each sample costs: ``steps`` (Euler, DDIM) or ``2 steps`` (Heun), doubled by guidance
     (a guidance scale other than 1 evaluates the network with and without the label)."""
-    if method not in _STEPS:
-        raise ValueError(f"unknown sampler {method!r}; choose one of {METHODS}")
+    check_sampler_settings(method, steps, guidance)
     per_step = 2 if method == "heun" else 1
     return steps * per_step * (1 if guidance == 1.0 else 2)
+
+
+def _check_guidance(scale: float) -> None:
+    if not math.isfinite(scale) or scale < 0:
+        raise ValueError(f"the guidance scale must be finite and >= 0, got {scale}")
+
+
+def check_sampler_settings(method: str, steps: int, guidance: float = 1.0) -> None:
+    """Raise ``ValueError`` (``TypeError`` for non-integer steps) unless ``method`` is one of ``METHODS``, ``steps``
+    an integer >= 1 and ``guidance`` finite and >= 0."""
+    if method not in _STEPS:
+        raise ValueError(f"unknown sampler {method!r}; choose one of {METHODS}")
+    _check_steps(steps)
+    _check_guidance(guidance)
 
 
 def model_velocity(model: nn.Module, labels: Tensor | None = None) -> Velocity:
@@ -124,8 +146,7 @@ def guided_velocity(model: nn.Module, labels: Tensor, scale: float) -> Velocity:
     velocity. ``scale`` = 1 is the plain conditional model; larger values push samples towards what makes the label
     likely (sharper, more recognisable, less diverse); 0 ignores the label. One batched call per evaluation.
     """
-    if not math.isfinite(scale) or scale < 0:
-        raise ValueError(f"the guidance scale must be finite and >= 0, got {scale}")
+    _check_guidance(scale)
     num_classes = getattr(model, "num_classes", 0)
     if num_classes == 0:
         raise ValueError("guidance needs a class-conditional model (num_classes > 0) trained with label dropout")

@@ -39,8 +39,8 @@ def sinusoidal_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> T
     from 1 down to ``1 / max_period`` (Vaswani et al., 2017; DDPM feeds its integer step 0..999 the same way)."""
     if t.dim() != 1:
         raise ValueError(f"expected times [B], got shape {tuple(t.shape)}")
-    if dim % 2:
-        raise ValueError(f"the embedding dimension must be even, got {dim}")
+    if dim < 2 or dim % 2:
+        raise ValueError(f"the embedding dimension must be even and at least 2, got {dim}")
     half = dim // 2
     frequencies = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
     angles = 1000.0 * t.float()[:, None] * frequencies[None, :]
@@ -52,6 +52,10 @@ class TimeEmbedding(nn.Module):
 
     def __init__(self, dim: int, num_classes: int = 0):
         super().__init__()
+        if dim < 2 or dim % 2:
+            raise ValueError(f"the embedding dimension must be even and at least 2, got {dim}")
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0 (0: unconditional), got {num_classes}")
         self.dim = dim
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.label = nn.Embedding(num_classes + 1, dim) if num_classes else None
@@ -100,6 +104,10 @@ class UNet(nn.Module):
         config = config or UNetConfig()
         self.config = config
         self.num_classes = config.num_classes
+        if not config.channels or any(c < 1 for c in config.channels):
+            raise ValueError(f"channels must be one or more positive numbers of channels, got {config.channels}")
+        if config.groups < 1:
+            raise ValueError(f"groups must be at least 1, got {config.groups}")
         if any(c % config.groups for c in config.channels):
             raise ValueError(f"every level's channels {config.channels} must be a multiple of groups={config.groups}")
         c, e, g = config.channels, config.embed_dim, config.groups
