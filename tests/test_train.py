@@ -385,3 +385,12 @@ def test_fit_refuses_data_that_is_not_a_sequence_of_tensors_a_useless_clip_and_n
 def test_adamw_refuses_a_non_positive_embedding_learning_rate_multiplier():
     with pytest.raises(ValueError, match="embedding_lr_multiplier must be a positive number, got -1"):
         adamw(nn.Embedding(3, 2), lr=1e-3, embedding_lr_multiplier=-1)
+
+
+def test_fit_refuses_non_finite_data_before_the_first_step():
+    model = nn.Linear(2, 2)
+    x, y = torch.randn(8, 2), torch.randint(0, 2, (8,))
+    x[7, 0] = float("nan")  # in the last batch: without the check, a whole epoch would run first
+    with pytest.raises(ValueError, match=r"data\[0\] contains NaN or infinite values"):
+        fit(model, classification_loss, (x, y), optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1,
+            batch_size=4, progress=False)

@@ -127,6 +127,9 @@ def fit(
     data = tuple(data)
     if not data or data[0].shape[0] == 0:
         raise ValueError("fit needs at least one training example")
+    for i, t in enumerate(data):  # once, here: a NaN in the last batch would otherwise surface epochs later
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise ValueError(f"data[{i}] contains NaN or infinite values")
     _check_training_arguments(model, optimizer, max_grad_norm)
     steps_per_epoch = math.ceil(data[0].shape[0] / batch_size)
     history = History()
