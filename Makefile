@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root (e.g. in a Docker container) unless told to.
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup browser lab test benchmark strip student grade clean
+.PHONY: setup browser sandbox lab test benchmark strip student grade clean
 
 setup: $(STAMP)
 
@@ -40,13 +40,24 @@ $(VENV)/.browser-installed: $(STAMP)
 	fi
 	touch $@
 
+# The autograder runs each submission's kernel in a bubblewrap sandbox (docs/teaching.md). Debian/Ubuntu: apt, with
+# sudo unless root; elsewhere the grader runs without one and says so in every report.
+sandbox:
+	@if command -v bwrap >/dev/null; then \
+		echo "bubblewrap: found"; \
+	elif command -v apt-get >/dev/null; then \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq bubblewrap; \
+	else \
+		echo "No bubblewrap and no apt-get: the autograder's sandbox tests will be skipped and grading is not isolated."; \
+	fi
+
 # The folder JupyterLab opens: the chapters, or `make lab LAB_DIR=student` for the student versions.
 LAB_DIR ?= chapters
 
 lab: setup
 	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_DIR)/
 
-test: setup browser
+test: setup browser sandbox
 	$(BIN)/python -m pytest
 
 benchmark: setup
@@ -56,13 +67,14 @@ strip:
 	$(PYTHON) scripts/strip_notebooks.py chapters/*.ipynb
 
 # Classroom (docs/teaching.md): `make student` rewrites student/ from the chapters;
-# `make grade NB="submissions/*.ipynb"` grades submitted notebooks (reports beside each, or OUT=folder).
+# `make grade NB="submissions/*.ipynb" [SOURCE=chapters/01_feedforward.ipynb] [OUT=grades] [TIMEOUT=900]` grades
+# submitted notebooks, each in a sandbox (reports beside each submission, or in OUT).
 student: setup
 	$(BIN)/python -m classroom.release
 
-grade: setup
-	@test -n "$(NB)" || (echo 'usage: make grade NB="submissions/*.ipynb" [OUT=grades] [TIMEOUT=900]' && exit 2)
-	$(BIN)/python -m classroom.grade $(NB) $(if $(OUT),--out $(OUT)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+grade: setup sandbox
+	@test -n "$(NB)" || (echo 'usage: make grade NB="submissions/*.ipynb" [SOURCE=chapters/NN_topic.ipynb] [OUT=grades] [TIMEOUT=900]' && exit 2)
+	$(BIN)/python -m classroom.grade $(NB) $(if $(SOURCE),--source $(SOURCE)) $(if $(OUT),--out $(OUT)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -91,8 +91,21 @@ def replace_regions(source: str, markers: tuple[str, str], replacement: tuple[st
     return "\n".join(out)
 
 
+MARKER_LIKE = re.compile(r"^\s*#{2,}\s*(BEGIN|END)\b", re.IGNORECASE)
+
+
+def check_markers(source: str, markers: tuple[str, str]) -> None:
+    """Raise MarkerError for a line that looks like a marker but is not one of ``markers`` exactly (a misspelt
+    ``### BEGIN HIDDEN TEST`` would otherwise ship hidden tests to students)."""
+    for number, line in enumerate(source.split("\n"), start=1):
+        if MARKER_LIKE.match(line) and line.strip() not in markers:
+            raise MarkerError(f"line {number}: {line.strip()!r} is not a marker this cell may hold; "
+                              f"expected exactly {markers[0]!r} and {markers[1]!r}")
+
+
 def clear_solution(source: str) -> str:
     """A solution cell's source with each solution region replaced by ``# YOUR CODE HERE`` and a ``raise``."""
+    check_markers(source, SOLUTION)
     if SOLUTION[0] not in source:
         raise MarkerError(f"a solution cell needs {SOLUTION[0]!r} ... {SOLUTION[1]!r}")
     return replace_regions(source, SOLUTION, STUB)
@@ -100,6 +113,7 @@ def clear_solution(source: str) -> str:
 
 def remove_hidden_tests(source: str) -> str:
     """A test cell's source without its hidden tests; trailing blank lines that they leave are dropped."""
+    check_markers(source, HIDDEN_TESTS)
     return replace_regions(source, HIDDEN_TESTS, None).rstrip("\n")
 
 

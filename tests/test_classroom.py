@@ -70,6 +70,23 @@ def test_a_solution_cell_without_markers_is_refused():
         clear_solution("x = 1")
 
 
+@pytest.mark.parametrize("misspelt", ["### BEGIN HIDDEN TEST", "### begin hidden tests", "## END HIDDEN TESTS",
+                                      "###BEGIN HIDDEN TESTS ", "### BEGIN SOLUTION"])
+def test_a_misspelt_or_foreign_marker_in_a_test_cell_is_refused_never_shipped(misspelt):
+    source = f"assert f(1) == 2\n{misspelt}\nassert f(2) == 4  # hidden\n### END HIDDEN TESTS"
+    with pytest.raises(MarkerError, match="is not a marker this cell may hold"):
+        remove_hidden_tests(source)
+
+
+def test_a_misspelt_solution_marker_is_refused():
+    with pytest.raises(MarkerError, match="BEGIN SOLUTIONS"):
+        clear_solution("def f():\n    ### BEGIN SOLUTIONS\n    return 1\n    ### END SOLUTION")
+
+
+def test_comments_that_merely_mention_begin_or_end_are_not_markers():
+    assert remove_hidden_tests("# end of the visible tests\nx = 1") == "# end of the visible tests\nx = 1"
+
+
 def test_find_exercises_reads_titles_ids_and_points():
     cells = [
         nbformat.v4.new_markdown_cell("### Exercise 1 · Doubling (2 points)"),

@@ -15,35 +15,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from tiny_chapter import SOLVED_DOUBLE, source_notebook
 
-from classroom.cells import autograded_metadata, find_exercises, solution_metadata
-from classroom.grade import GradingError, grade, main
+from classroom.cells import find_exercises
+from classroom.grade import GradingError, find_source, grade, main
 from classroom.release import STUDENT_DIR, student_version
 from utils.paths import CHAPTERS_DIR
-
-SOLVED_DOUBLE = "def double(v):\n    ### BEGIN SOLUTION\n    return 2 * v\n    ### END SOLUTION"
-SOLVED_SQUARE = "def square(v):\n    ### BEGIN SOLUTION\n    return v * v\n    ### END SOLUTION"
-
-
-def source_notebook() -> nbformat.NotebookNode:
-    """A tiny chapter: a setup cell, then two exercises (2 and 3 points), each with hidden tests."""
-    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
-    return nbformat.v4.new_notebook(
-        cells=[
-            md("# Tiny chapter\n\nLearning goals: doubling and squaring."),
-            code("offset = 0"),
-            md("### Exercise 1 · Doubling (2 points)"),
-            code(SOLVED_DOUBLE, metadata={"nbgrader": solution_metadata("double_solution")}),
-            code("assert double(2) == 4\n### BEGIN HIDDEN TESTS\nassert double(-3) == -6\n### END HIDDEN TESTS",
-                 metadata={"nbgrader": autograded_metadata("double_tests", 2)}),
-            md("### Exercise 2 · Squaring (3 points)"),
-            code(SOLVED_SQUARE, metadata={"nbgrader": solution_metadata("square_solution")}),
-            code("assert square(3) == 9\n### BEGIN HIDDEN TESTS\nassert square(-2) == 4\n### END HIDDEN TESTS",
-                 metadata={"nbgrader": autograded_metadata("square_tests", 3)}),
-            code("print('done', offset)"),
-        ],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    )
 
 
 @pytest.fixture
@@ -178,15 +155,15 @@ def test_mangled_metadata_does_not_crash_the_grader(tiny):
     assert statuses(report) == [("solution cell missing", 0), ("passed", 3)]
 
 
-def test_the_chapter_is_found_from_the_metadata_or_the_file_name(tmp_path):
+def test_the_chapter_comes_from_the_file_name_never_from_the_notebook(tmp_path):
+    assert find_source(tmp_path / "02_cnn_bob.ipynb") == CHAPTERS_DIR / "02_cnn.ipynb"
+    assert find_source(tmp_path / "01_feedforward-alice.ipynb") == CHAPTERS_DIR / "01_feedforward.ipynb"
     renamed = tmp_path / "alice-submission.ipynb"
     renamed.write_text((STUDENT_DIR / "01_feedforward.ipynb").read_text(encoding="utf-8"))
-    from classroom.grade import find_source
-
-    assert find_source(renamed, nbformat.read(renamed, as_version=4)) == CHAPTERS_DIR / "01_feedforward.ipynb"
-    assert find_source(tmp_path / "02_cnn_bob.ipynb", None) == CHAPTERS_DIR / "02_cnn.ipynb"
     with pytest.raises(GradingError, match="pass --source"):
-        find_source(tmp_path / "homework.ipynb", None)
+        find_source(renamed)  # its metadata names chapter 01, but a submission does not choose its chapter
+    with pytest.raises(GradingError, match="pass --source"):
+        find_source(tmp_path / "01_feedforwardish.ipynb")
 
 
 def test_main_prints_and_writes_json_and_a_table(tiny, tmp_path, capsys):
@@ -195,18 +172,18 @@ def test_main_prints_and_writes_json_and_a_table(tiny, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Exercise 1 · Doubling" in printed and "total" in printed and "0 / 5" in printed
     record = json.loads((out / "student.grade.json").read_text())
-    assert record["score"] == 0 and record["max_score"] == 5
+    assert record["score"] == 0 and record["max_score"] == 5 and record["review"] is None
     assert [e["grade_id"] for e in record["exercises"]] == ["double_tests", "square_tests"]
     assert "0 / 5" in (out / "student.grade.txt").read_text()
 
 
-def test_main_refuses_what_it_cannot_grade(tmp_path, capsys):
+def test_main_refuses_what_it_cannot_grade_before_grading_anything(tiny, tmp_path, capsys):
     homework = tmp_path / "homework.ipynb"
     nbformat.write(nbformat.v4.new_notebook(), homework)
-    assert main([str(homework)]) == 2
-    assert "cannot tell which chapter" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main([str(homework), "--timeout", "0"])
+    with pytest.raises(SystemExit) as stop:
+        main([str(homework)])
+    assert stop.value.code == 2 and "cannot tell which chapter" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.grade.*"))
 
 
 # --- chapter 01, end to end (slow) -------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -54,3 +55,22 @@ def test_a_dead_kernel_is_reported_not_raised(tmp_path):
 def test_a_timeout_must_be_positive(tmp_path, timeout):
     with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
         run_notebook(notebook("x = 1"), cwd=tmp_path, timeout=timeout)
+
+
+def test_a_run_past_its_deadline_is_killed_with_everything_it_started(tmp_path):
+    nb = notebook("import subprocess\nchild = subprocess.Popen(['sleep', '1019'])\nprint(child.pid)",
+                  "import time\ntime.sleep(60)", "print('never')")
+    run = run_notebook(nb, cwd=tmp_path, timeout=120, allow_errors=True, deadline=4)
+    assert run.seconds < 30 and "ran past its 4 s limit" in run.stopped
+    assert run.replies == {0: "ok"}, "only the first cell finished"
+    child = int(nb.cells[0].outputs[0].text)
+    stat = Path(f"/proc/{child}/stat")
+    assert not stat.exists() or stat.read_text().split()[2] == "Z", "the cell's child process was killed too"
+
+
+def test_a_cell_that_catches_its_interrupt_is_killed_after_the_grace_period(tmp_path):
+    nb = notebook("import time\nwhile True:\n    try:\n        time.sleep(0.1)\n    except KeyboardInterrupt:\n"
+                  "        pass", "print('never')")
+    run = run_notebook(nb, cwd=tmp_path, timeout=2, allow_errors=True, grace=2)
+    assert run.seconds < 30 and "after the interrupt) and was killed" in run.stopped
+    assert nb.cells[1].get("execution_count") is None

@@ -1,0 +1,170 @@
+"""Where a submission's kernel runs: a bubblewrap sandbox that sees only the installed course and a private folder.
+
+The autograder executes students' code. Each submission gets a fresh kernel inside ``bwrap`` (Debian/Ubuntu package
+``bubblewrap``) with
+
+- its own file system: the system's programs and libraries, the Python environment and the course's ``utils`` and
+  ``data`` folders, all read-only, and a private writable home; never the chapters (solutions, hidden tests), the
+  grader's code, other submissions or the reports;
+- its own process, network, IPC and host-name namespaces: it cannot see or signal the grader or any other process,
+  reaches no network, and every process it starts dies with it (the grader kills the sandbox when the notebook ends,
+  runs out of time, or a cell will not stop);
+- a clean environment (only the variables set here) and no capabilities.
+
+The grader talks to the kernel over Unix sockets in a folder shared with the sandbox (``transport="ipc"``), since
+the sandbox has no network. Where bubblewrap is missing or cannot run (macOS, Windows, a container that forbids user
+namespaces), :func:`unsandboxed_kernel` runs the kernel as a plain process with a clean environment and a private
+folder, and :data:`MISSING_WITHOUT_SANDBOX` says in words what is then not protected.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import site
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpecManager
+
+import utils
+from utils.paths import REPO_ROOT, data_dir
+
+KERNEL_NAME = "course-grading"
+SANDBOX_HOME = "/home/student"
+TMPFS_BYTES = 1 << 30  # /tmp and /dev/shm are in memory: 1 GiB each at most
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
+
+MISSING_WITHOUT_SANDBOX = (
+    "graded WITHOUT a sandbox (bubblewrap is not available here): the submission's code could read the chapter's "
+    "solutions and hidden tests, other submissions and the grader's files, signal or kill the grader, and start "
+    "processes that outlive grading if they leave the kernel's session; install bubblewrap (apt install bubblewrap) "
+    "and grade again for isolation"
+)
+
+
+@functools.cache
+def bwrap_path() -> str | None:
+    """The ``bwrap`` program if it is installed and can create a sandbox here, else None."""
+    program = shutil.which("bwrap")
+    if program is None:
+        return None
+    probe = [program, "--ro-bind", "/", "/", "--unshare-all", "--unshare-user", "--die-with-parent", "--", "true"]
+    try:
+        return program if subprocess.run(probe, capture_output=True, timeout=30, check=False).returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@dataclass
+class KernelPlace:
+    """A private folder for one submission's kernel: its home (working folder), sockets and kernel spec."""
+
+    root: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def sockets(self) -> Path:
+        return self.root / "sockets"
+
+    @property
+    def specs(self) -> Path:
+        return self.root / "kernels"
+
+
+def new_place() -> KernelPlace:
+    """Fresh, empty folders for one kernel (the caller removes ``root`` when done)."""
+    place = KernelPlace(Path(tempfile.mkdtemp(prefix="course-grading-")))
+    for folder in (place.home, place.sockets, place.specs / KERNEL_NAME):
+        folder.mkdir(parents=True)
+    return place
+
+
+def kernel_environment(home: str) -> dict[str, str]:
+    """The whole environment of a grading kernel: nothing of the grader's (no tokens, paths or mirrors)."""
+    return {
+        "HOME": home,
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "TMPDIR": "/tmp",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "MPLCONFIGDIR": f"{home}/.config/matplotlib",
+        "COURSE_RUNS_DIR": f"{home}/runs",
+        "COURSE_DATA_DIR": str(data_dir()),
+        "COURSE_DEVICE": "cpu",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def _read_only_paths() -> list[str]:
+    """Folders the kernel needs, read-only: the Python installation and environment, ``utils`` and the data."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), Path(utils.__file__).parent,
+             data_dir()}
+    return sorted({str(Path(p).resolve()) for p in paths if Path(p).exists()})
+
+
+def _is_within(path: str, folder: Path) -> bool:
+    return Path(path) == folder or Path(path).is_relative_to(folder)
+
+
+def bwrap_argv(place: KernelPlace, program: str) -> list[str]:
+    """The command that starts an IPython kernel inside the sandbox (``{connection_file}`` filled in by Jupyter)."""
+    passwd = place.root / "passwd"
+    passwd.write_text("student:x:1000:1000:student:/home/student:/bin/sh\n")
+    (place.root / "group").write_text("student:x:1000:\n")
+    argv = [program, "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp"]
+    for path in SYSTEM_PATHS:
+        if os.path.islink(path):
+            argv += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    # The repository is hidden behind an empty folder (even where it lies inside a bound one, e.g. under /usr),
+    # and only the environment, utils/ and data/ inside it are bound back: never chapters/, classroom/, student/.
+    paths = _read_only_paths()
+    inside = [p for p in paths if _is_within(p, REPO_ROOT)]
+    for path in paths:
+        if path not in inside:
+            argv += ["--ro-bind", path, path]
+    argv += ["--tmpfs", str(REPO_ROOT)]
+    for path in inside:
+        argv += ["--ro-bind", path, path]
+    argv += ["--ro-bind", str(passwd), "/etc/passwd", "--ro-bind", str(place.root / "group"), "/etc/group",
+             "--dev", "/dev", "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm", "--proc", "/proc",
+             "--bind", str(place.home), SANDBOX_HOME, "--bind", str(place.sockets), str(place.sockets),
+             "--chdir", SANDBOX_HOME,
+             "--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000", "--hostname", "grading",
+             "--disable-userns", "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv"]
+    for name, value in kernel_environment(SANDBOX_HOME).items():
+        argv += ["--setenv", name, value]
+    return argv + ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def _kernel_manager(place: KernelPlace, argv: list[str]) -> AsyncKernelManager:
+    # Interrupts go as messages: a signal to bwrap would not reach the kernel inside (another session).
+    spec = {"argv": argv, "display_name": "Python 3 (grading)", "language": "python", "interrupt_mode": "message"}
+    (place.specs / KERNEL_NAME / "kernel.json").write_text(json.dumps(spec))
+    return AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(place.specs)]),
+                              transport="ipc", ip=str(place.sockets / "kernel"),
+                              connection_file=str(place.sockets / "connection.json"))
+
+
+def sandboxed_kernel(place: KernelPlace) -> AsyncKernelManager:
+    """A kernel manager whose kernel starts inside the bubblewrap sandbox (see the module's docstring)."""
+    program = bwrap_path()
+    if program is None:
+        raise RuntimeError("bubblewrap (bwrap) is not installed or cannot create a sandbox on this machine")
+    return _kernel_manager(place, bwrap_argv(place, program))
+
+
+def unsandboxed_kernel(place: KernelPlace) -> AsyncKernelManager:
+    """A plain kernel process, started in ``place.home`` with the same clean environment (no isolation)."""
+    return _kernel_manager(place, [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"])
