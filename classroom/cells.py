@@ -51,7 +51,9 @@ def is_test_cell(cell: Cell) -> bool:
 
 
 def grade_id(cell: Cell) -> str | None:
-    return nbgrader_metadata(cell).get("grade_id")
+    """The cell's nbgrader grade id, or None (also when a submission put something other than a string there)."""
+    value = nbgrader_metadata(cell).get("grade_id")
+    return value if isinstance(value, str) else None
 
 
 def solution_metadata(grade_id: str) -> dict[str, Any]:

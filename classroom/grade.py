@@ -23,19 +23,19 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
 from classroom import evidence
 from classroom.cells import Exercise, find_exercises, grade_id, is_solution_cell, is_test_cell, remove_hidden_tests
-from classroom.report import ExerciseResult, Report, report_stems, write_report
+from classroom.report import MISSING_WITHOUT_SANDBOX, ExerciseResult, Report, report_stems, write_report
 from classroom.runner import run_notebook
 from classroom.sandbox import (
-    MISSING_WITHOUT_SANDBOX,
-    bwrap_path,
     kernel_environment,
     new_place,
+    sandbox_works,
     sandboxed_kernel,
     unsandboxed_kernel,
 )
@@ -43,7 +43,18 @@ from utils.paths import CHAPTERS_DIR, chapter_paths
 
 DEFAULT_TIMEOUT = 900  # seconds per cell: the slowest chapter cell trains for about 4 minutes on a 2-core CPU
 DEFAULT_NOTEBOOK_TIMEOUT = 3600  # seconds for a whole notebook: the slowest chapter runs about 6 minutes
+MAX_OUTPUT_BYTES = 2_000_000  # output kept per cell: a flood of prints must not fill the grader's memory
 REQUIRE_SANDBOX_ENV = "COURSE_REQUIRE_SANDBOX"  # "1": refuse to grade where bubblewrap cannot run (CI sets it)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A test cell as executed, the token it must print, and the canary cell after it."""
+
+    test_cell: nbformat.NotebookNode
+    token: str
+    canary_cell: nbformat.NotebookNode
+    canary: evidence.Canary
 
 
 class GradingError(Exception):
@@ -66,16 +77,29 @@ def find_source(submission: Path) -> Path:
     return source
 
 
+def _test_ids(path: Path) -> set[str]:
+    return {grade_id(c) for c in nbformat.read(path, as_version=4).cells if is_test_cell(c)} - {None}
+
+
 def claim_mismatch(submission: Path, nb: nbformat.NotebookNode, source_path: Path) -> str | None:
-    """Why the submission disagrees with the chapter it is graded against (its metadata or file name), or None."""
+    """Why the submission disagrees with the chapter it is graded against (its metadata or file name), or None.
+
+    A claim agrees when it names the source (``01_feedforward`` for chapters/01_feedforward.ipynb) or a chapter with
+    the same exercises (the source may be a copy under another name, e.g. nbgrader's ``source/hw1/hw1.ipynb``)."""
+    source_tests = _test_ids(source_path)
+
+    def agrees(chapter: str) -> bool:
+        known = CHAPTERS_DIR / f"{Path(chapter).name}.ipynb"
+        return chapter == source_path.stem or (known.is_file() and _test_ids(known) == source_tests)
+
     course = nb.get("metadata", {}).get("course")
     claimed = course.get("chapter") if isinstance(course, dict) else None
-    if claimed is not None and claimed != source_path.stem:
-        return (f"the notebook's metadata says it is chapter {str(claimed)[:60]!r}, but it is graded against "
-                f"{source_path.stem}; refused (grade it with the right --source, or fix the metadata)")
+    if claimed is not None and not (isinstance(claimed, str) and agrees(claimed)):
+        return (f"the notebook's metadata says it is chapter {printable(str(claimed))[:60]!r}, but it is graded "
+                f"against {source_path.name}; refused (grade it with the right --source, or fix the metadata)")
     named = chapter_from_name(submission)
-    if named is not None and named.stem != source_path.stem:
-        return (f"the file name says chapter {named.stem}, but it is graded against {source_path.stem}; refused "
+    if named is not None and not agrees(named.stem):
+        return (f"the file name says chapter {named.stem}, but it is graded against {source_path.name}; refused "
                 "(grade it with the right --source, or rename it)")
     return None
 
@@ -85,8 +109,13 @@ def error_line(outputs: list) -> tuple[str, str] | None:
     for output in outputs:
         if output.get("output_type") == "error":
             value = str(output.get("evalue", "")).strip().splitlines()
-            return str(output.get("ename", "Error")), (value[0][:200] if value else "")
+            return printable(str(output.get("ename", "Error")))[:100], printable(value[0][:200] if value else "")
     return None
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters (a student's error message must not drive the instructor's terminal)."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def describe_error(error: tuple[str, str], timeout: float) -> str:
@@ -103,6 +132,9 @@ def prepare(submitted: nbformat.NotebookNode, source: nbformat.NotebookNode, exe
     nb = copy.deepcopy(submitted)
     tests = {grade_id(c): c for c in source.cells if is_test_cell(c)}
     cells_by_id = {grade_id(c): c for c in nb.cells if grade_id(c) is not None}
+    for cell in nb.cells:  # a copied cell keeps its grade id: only the last one counts, the others are plain cells
+        if grade_id(cell) is not None and cells_by_id[grade_id(cell)] is not cell:
+            cell.metadata.pop("nbgrader", None)
     unscorable: dict[str, str] = {}
     problems: list[str] = []
     for exercise in exercises:
@@ -130,15 +162,13 @@ def prepare(submitted: nbformat.NotebookNode, source: nbformat.NotebookNode, exe
     return nb, unscorable, problems
 
 
-
-
 def _position(cells: list, cell: dict) -> int:
     """Index of this very cell (not of an equal one: a submission may hold duplicated cells)."""
     return next(i for i, c in enumerate(cells) if c is cell)
 
 
-def instrument(nb: nbformat.NotebookNode, exercises: list[Exercise]) -> dict[str, tuple[str, evidence.Canary]]:
-    """Give every test cell of ``nb`` a token and a canary cell after it (in place); grade id -> (token, canary)."""
+def instrument(nb: nbformat.NotebookNode, exercises: list[Exercise]) -> dict[str, Evidence]:
+    """Give every test cell of ``nb`` a token and a canary cell after it (in place); grade id -> its evidence."""
     plan = {}
     for exercise in exercises:
         cell = next(c for c in nb.cells if grade_id(c) == exercise.test_id and is_test_cell(c))
@@ -146,7 +176,7 @@ def instrument(nb: nbformat.NotebookNode, exercises: list[Exercise]) -> dict[str
         cell.source = evidence.with_token(cell.source, token)
         canary_cell, canary = evidence.canary_cell()
         nb.cells.insert(_position(nb.cells, cell) + 1, canary_cell)
-        plan[exercise.test_id] = (token, canary)
+        plan[exercise.test_id] = Evidence(cell, token, canary_cell, canary)
     for cell in nb.cells:  # outputs that came with the submission prove nothing
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -162,17 +192,17 @@ def execute(nb: nbformat.NotebookNode, timeout: float, notebook_timeout: float, 
         kernel = sandboxed_kernel(place) if sandbox else unsandboxed_kernel(place)
         home = "/home/student" if sandbox else str(place.home)
         return run_notebook(nb, cwd=place.home, timeout=timeout, env=kernel_environment(home), allow_errors=True,
-                            kernel_manager=kernel, deadline=notebook_timeout)
+                            kernel_manager=kernel, deadline=notebook_timeout, max_output_bytes=MAX_OUTPUT_BYTES)
     finally:
         shutil.rmtree(place.root, ignore_errors=True)
 
 
 def use_sandbox(sandbox: bool | None) -> bool:
     """Whether to sandbox: ``sandbox`` if given, else where bubblewrap runs; refuse where it must but cannot."""
-    available = bwrap_path() is not None
+    available = sandbox_works()
     required = sandbox is True or os.environ.get(REQUIRE_SANDBOX_ENV) == "1"
     if required and not available:
-        raise GradingError("bubblewrap (bwrap) is not available or cannot create a sandbox here, and grading "
+        raise GradingError("bubblewrap (bwrap) is not available or cannot start a kernel in a sandbox here, and grading "
                            f"without one was refused ({REQUIRE_SANDBOX_ENV}=1 or sandbox=True): install "
                            "bubblewrap (apt install bubblewrap)")
     return available if sandbox is None else sandbox
@@ -187,8 +217,6 @@ def grade(submission: Path, source_path: Path | None = None, timeout: float = DE
     source = nbformat.read(source_path, as_version=4)
     exercises = find_exercises(source.cells)
     report = Report(str(submission), _relative(source_path), [], [], sandboxed=sandboxed)
-    if not sandboxed:
-        report.problems.append(MISSING_WITHOUT_SANDBOX)
 
     def zero(status: str, detail: str) -> list[ExerciseResult]:
         return [ExerciseResult(e.number, e.title, e.test_id, 0, e.points, status, detail) for e in exercises]
@@ -213,22 +241,25 @@ def grade(submission: Path, source_path: Path | None = None, timeout: float = DE
     if run.stopped:
         report.problems.append(run.stopped)
     report.exercises, report.review = score(nb, exercises, plan, run.replies, unscorable, timeout)
+    if not run.replies:
+        report.review = (f"no cell ran ({run.stopped or 'the kernel did not start'}): a problem of the grading "
+                         "machine or the submission; grade it again once it is understood")
     report.problems.extend(_errors_outside_exercises(nb, exercises, plan, timeout))
     report.seconds = time.perf_counter() - start
     return report
 
 
-def score(nb: nbformat.NotebookNode, exercises: list[Exercise], plan: dict, replies: dict[int, str],
+def score(nb: nbformat.NotebookNode, exercises: list[Exercise], plan: dict[str, Evidence], replies: dict[int, str],
           unscorable: dict[str, str], timeout: float) -> tuple[list[ExerciseResult], str | None]:
     """Each exercise's result, and why the whole submission needs review (a canary that did not fail) or None."""
     position = {grade_id(c): i for i, c in enumerate(nb.cells) if grade_id(c) is not None}
     tampered = []
     results = []
     for exercise in exercises:
-        index = position[exercise.test_id]
-        test_cell, canary_cell = nb.cells[index], nb.cells[index + 1]
-        token, canary = plan[exercise.test_id]
-        verdict = evidence.canary_verdict(canary_cell, replies.get(index + 1), canary)
+        proof = plan[exercise.test_id]
+        index, test_cell, token = _position(nb.cells, proof.test_cell), proof.test_cell, proof.token
+        canary_index = _position(nb.cells, proof.canary_cell)
+        verdict = evidence.canary_verdict(proof.canary_cell, replies.get(canary_index), proof.canary)
         if verdict is False:
             tampered.append(exercise.title)
         result = ExerciseResult(exercise.number, exercise.title, exercise.test_id, 0, exercise.points, "failed")
@@ -263,11 +294,10 @@ def _errors_outside_exercises(nb: nbformat.NotebookNode, exercises: list[Exercis
                               timeout: float) -> list[str]:
     """A line for each chapter cell (not an exercise's solution, test or canary) that raised."""
     exercise_ids = {g for e in exercises for g in (e.solution_id, e.test_id)}
+    canaries = {id(proof.canary_cell) for proof in plan.values()}
     problems, number = [], 0
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        if index > 0 and grade_id(nb.cells[index - 1]) in plan:  # a canary: fails on purpose
+    for cell in nb.cells:
+        if cell.cell_type != "code" or id(cell) in canaries:  # a canary fails on purpose
             continue
         number += 1
         error = error_line(cell.get("outputs", []))

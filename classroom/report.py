@@ -8,6 +8,13 @@ from pathlib import Path
 
 from utils.paths import atomic_write
 
+MISSING_WITHOUT_SANDBOX = (
+    "graded WITHOUT a sandbox (bubblewrap is not available here): the submission's code could read the chapter's "
+    "solutions and hidden tests, other submissions and the grader's files, signal or kill the grader, and start "
+    "processes that outlive grading if they leave the kernel's session; install bubblewrap (apt install bubblewrap) "
+    "and grade again for isolation"
+)
+
 
 @dataclass
 class ExerciseResult:
@@ -52,6 +59,8 @@ class Report:
         lines = [f"{Path(self.submission).name}  (graded against {self.source})", ""]
         if self.review:
             lines += [f"NEEDS REVIEW: {self.review}", ""]
+        if not self.sandboxed:
+            lines += [f"WARNING: {MISSING_WITHOUT_SANDBOX}", ""]
         lines.append(f"{'exercise':<{width}}  {'points':>9}  result")
         for e in self.exercises:
             result = e.status + (f": {e.detail}" if e.detail else "")

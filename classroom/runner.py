@@ -8,6 +8,7 @@ settings into each other.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import signal
@@ -55,6 +56,32 @@ class _Watchdog(threading.Thread):
                 return
 
 
+def _capped_client(max_output_bytes: int):
+    """A NotebookClient that keeps at most ``max_output_bytes`` of output per cell (errors always, shortened): a
+    kernel printing gigabytes must not fill the grader's memory."""
+    from nbclient import NotebookClient
+
+    class CappedClient(NotebookClient):
+        def output(self, outs, msg, display_id, cell_index):
+            used = self.output_bytes.get(cell_index, 0)
+            size = len(json.dumps(msg.get("content", {}), default=str))
+            if msg.get("msg_type") == "error":
+                content = msg["content"]
+                content["evalue"] = str(content.get("evalue", ""))[:2000]
+                content["traceback"] = [str(line)[:2000] for line in content.get("traceback", [])[-20:]]
+            elif msg.get("msg_type") in ("stream", "display_data", "execute_result", "update_display_data"):
+                self.output_bytes[cell_index] = used + size
+                if used + size > max_output_bytes:
+                    if used <= max_output_bytes:
+                        outs.append(nbformat.v4.new_output("stream", name="stderr", text=(
+                            f"[the rest of this cell's output was dropped: over {max_output_bytes} bytes]\n")))
+                    return None
+            return super().output(outs, msg, display_id, cell_index)
+
+    CappedClient.output_bytes = {}
+    return CappedClient
+
+
 def run_notebook(
     nb: nbformat.NotebookNode,
     *,
@@ -66,6 +93,7 @@ def run_notebook(
     kernel_manager=None,
     deadline: float | None = None,
     grace: float = 10.0,
+    max_output_bytes: int | None = None,
 ) -> Run:
     """Execute every cell of ``nb`` in place (outputs and timings land in its cells) in a fresh kernel started in
     ``cwd`` with ``os.environ`` plus ``env``.
@@ -77,7 +105,7 @@ def run_notebook(
     The autograder passes its own ``kernel_manager`` (a sandboxed kernel, see classroom/sandbox.py) and ``env`` as
     the kernel's whole environment, and sets hard limits: a cell still running ``grace`` seconds after its
     interrupt, or a run longer than ``deadline`` seconds in all, gets the kernel's whole process group killed. The
-    kernel's processes are always killed when the run ends.
+    kernel's processes are always killed when the run ends. ``max_output_bytes`` caps the output kept per cell.
     """
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -86,7 +114,8 @@ def run_notebook(
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
     if deadline is not None and not (deadline > 0 and math.isfinite(deadline)):
         raise ValueError(f"deadline must be a positive number of seconds or None, got {deadline}")
-    client = NotebookClient(nb, km=kernel_manager, timeout=math.ceil(timeout), kernel_name=kernel_name,
+    client_class = NotebookClient if max_output_bytes is None else _capped_client(max_output_bytes)
+    client = client_class(nb, km=kernel_manager, timeout=math.ceil(timeout), kernel_name=kernel_name,
                             allow_errors=allow_errors, interrupt_on_timeout=allow_errors,
                             resources={"metadata": {"path": str(cwd)}})
     watchdog = _Watchdog(lambda: _kill_kernel(client), timeout + grace if allow_errors else None, grace,
@@ -127,6 +156,10 @@ def _kill_kernel(client) -> None:
     """SIGKILL the kernel's process group (a sandbox takes everything inside it along) and reap it."""
     process = getattr(getattr(client.km, "provisioner", None), "process", None)
     if process is None:
+        return
+    if not hasattr(os, "killpg"):  # Windows: no process groups; the kernel process itself
+        with contextlib.suppress(Exception):
+            process.kill()
         return
     try:
         group = os.getpgid(process.pid)

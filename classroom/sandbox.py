@@ -14,7 +14,7 @@ The autograder executes students' code. Each submission gets a fresh kernel insi
 The grader talks to the kernel over Unix sockets in a folder shared with the sandbox (``transport="ipc"``), since
 the sandbox has no network. Where bubblewrap is missing or cannot run (macOS, Windows, a container that forbids user
 namespaces), :func:`unsandboxed_kernel` runs the kernel as a plain process with a clean environment and a private
-folder, and :data:`MISSING_WITHOUT_SANDBOX` says in words what is then not protected.
+folder, and every report says in words what is then not protected (classroom.report.MISSING_WITHOUT_SANDBOX).
 """
 
 from __future__ import annotations
@@ -41,12 +41,6 @@ SANDBOX_HOME = "/home/student"
 TMPFS_BYTES = 1 << 30  # /tmp and /dev/shm are in memory: 1 GiB each at most
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 
-MISSING_WITHOUT_SANDBOX = (
-    "graded WITHOUT a sandbox (bubblewrap is not available here): the submission's code could read the chapter's "
-    "solutions and hidden tests, other submissions and the grader's files, signal or kill the grader, and start "
-    "processes that outlive grading if they leave the kernel's session; install bubblewrap (apt install bubblewrap) "
-    "and grade again for isolation"
-)
 
 
 @functools.cache
@@ -93,7 +87,7 @@ def kernel_environment(home: str) -> dict[str, str]:
     """The whole environment of a grading kernel: nothing of the grader's (no tokens, paths or mirrors)."""
     return {
         "HOME": home,
-        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         "LANG": "C.UTF-8",
         "TMPDIR": "/tmp",
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
@@ -102,6 +96,8 @@ def kernel_environment(home: str) -> dict[str, str]:
         "COURSE_DATA_DIR": str(data_dir()),
         "COURSE_DEVICE": "cpu",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # Windows cannot start Python's sockets without it (the unsandboxed fallback there).
+        **({"SYSTEMROOT": os.environ["SYSTEMROOT"]} if "SYSTEMROOT" in os.environ else {}),
     }
 
 
@@ -134,7 +130,7 @@ def bwrap_argv(place: KernelPlace, program: str) -> list[str]:
     for path in paths:
         if path not in inside:
             argv += ["--ro-bind", path, path]
-    argv += ["--tmpfs", str(REPO_ROOT)]
+    argv += ["--size", str(1 << 20), "--tmpfs", str(REPO_ROOT)]
     for path in inside:
         argv += ["--ro-bind", path, path]
     argv += ["--ro-bind", str(passwd), "/etc/passwd", "--ro-bind", str(place.root / "group"), "/etc/group",
@@ -146,6 +142,25 @@ def bwrap_argv(place: KernelPlace, program: str) -> list[str]:
     for name, value in kernel_environment(SANDBOX_HOME).items():
         argv += ["--setenv", name, value]
     return argv + ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+@functools.cache
+def sandbox_works() -> bool:
+    """Whether bubblewrap runs here *with the grader's own sandbox* and Python can import the kernel and the course
+    inside it (an old bwrap, a symlinked environment or libraries outside the bound folders fail this, once, here,
+    rather than every submission's kernel later)."""
+    program = bwrap_path()
+    if program is None:
+        return False
+    place = new_place()
+    try:
+        argv = bwrap_argv(place, program)
+        probe = [*argv[: argv.index("--") + 1], sys.executable, "-c", "import ipykernel, torch, utils"]
+        return subprocess.run(probe, capture_output=True, timeout=120, check=False).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+    finally:
+        shutil.rmtree(place.root, ignore_errors=True)
 
 
 def _kernel_manager(place: KernelPlace, argv: list[str]) -> AsyncKernelManager:

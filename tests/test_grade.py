@@ -155,6 +155,40 @@ def test_mangled_metadata_does_not_crash_the_grader(tiny):
     assert statuses(report) == [("solution cell missing", 0), ("passed", 3)]
 
 
+def test_a_duplicated_test_cell_neither_flags_nor_costs_an_honest_student(tiny):
+    def copied(cell):  # Jupyter's copy and paste: same source and metadata (grade id included), a new cell id
+        return nbformat.v4.new_code_cell(cell.source, metadata=json.loads(json.dumps(cell.metadata)))
+
+    def duplicate(nb):
+        test = cell_with(nb, "double_tests")
+        nb.cells.insert(nb.cells.index(test), copied(test))
+        nb.cells.append(copied(cell_with(nb, "square_tests")))
+
+    report = grade(edited(tiny["source"], duplicate), tiny["source"], timeout=60)
+    assert statuses(report) == [("passed", 2), ("passed", 3)] and report.review is None, report.table()
+
+
+def test_a_grade_id_that_is_not_a_string_is_no_grade_id(tiny):
+    def mangle(nb):
+        cell_with(nb, "double_tests").metadata["nbgrader"]["grade_id"] = ["double_tests"]
+
+    report = grade(edited(tiny["source"], mangle), tiny["source"], timeout=60)
+    assert statuses(report) == [("passed", 2), ("passed", 3)]
+    assert any("test cell was deleted" in p for p in report.problems)
+
+
+def test_a_chapter_copied_under_another_name_still_accepts_its_student_versions(tmp_path):
+    from classroom.grade import claim_mismatch
+
+    copy = tmp_path / "hw1.ipynb"
+    copy.write_text((CHAPTERS_DIR / "01_feedforward.ipynb").read_text(encoding="utf-8"))
+    student = nbformat.read(STUDENT_DIR / "01_feedforward.ipynb", as_version=4)
+    assert claim_mismatch(tmp_path / "alice.ipynb", student, copy) is None
+    assert "refused" in claim_mismatch(tmp_path / "alice.ipynb", student, CHAPTERS_DIR / "02_cnn.ipynb")
+    assert "file name says chapter 02_cnn" in claim_mismatch(tmp_path / "02_cnn-alice.ipynb", nbformat.v4.new_notebook(),
+                                                              copy)
+
+
 def test_the_chapter_comes_from_the_file_name_never_from_the_notebook(tmp_path):
     assert find_source(tmp_path / "02_cnn_bob.ipynb") == CHAPTERS_DIR / "02_cnn.ipynb"
     assert find_source(tmp_path / "01_feedforward-alice.ipynb") == CHAPTERS_DIR / "01_feedforward.ipynb"

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +24,8 @@ from tiny_chapter import source_notebook
 
 import classroom.grade
 from classroom.release import student_version
-from classroom.sandbox import bwrap_path
+from classroom.sandbox import sandbox_works
+from utils.paths import REPO_ROOT
 
 SECRET = "course-test-secret-4711"
 LINGERING = "1013"  # `sleep 1013`: a process a submission starts and leaves behind
@@ -30,7 +33,7 @@ TIMEOUT = "4.5"  # seconds per cell; a fraction on purpose (the command line onc
 
 
 def needs_sandbox() -> None:
-    if bwrap_path() is None:
+    if not sandbox_works():
         if os.environ.get("COURSE_REQUIRE_SANDBOX") == "1":
             pytest.fail("bubblewrap is required here (COURSE_REQUIRE_SANDBOX=1) but cannot run: install bubblewrap")
         pytest.skip("bubblewrap (bwrap) is not available: `make test` installs it")
@@ -122,10 +125,21 @@ def running_processes(argv: list[str]) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory) -> dict:
-    """Grade every attack, then two honest submissions with the same file name, in one run of the grader."""
+def batch() -> dict:
+    """Grade every attack, then two honest submissions with the same file name, in one run of the grader.
+
+    Everything lies inside the repository (runs/, ignored by git), not under /tmp, which the sandbox replaces
+    anyway: so the test shows that the sandbox hides the repository itself, not just /tmp."""
     needs_sandbox()
-    root = tmp_path_factory.mktemp("hostile")
+    (REPO_ROOT / "runs").mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="hostile-", dir=REPO_ROOT / "runs"))
+    try:
+        yield _grade_batch(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _grade_batch(root: Path) -> dict:
     source = root / "chapter" / "source.ipynb"
     source.parent.mkdir()
     chapter = source_notebook()

@@ -54,7 +54,7 @@ def test_ci_runs_the_readme_test_command():
     assert "make lab" in readme and "make test" in readme
     assert re.search(r"^make test$", ci, re.MULTILINE)
     makefile = (REPO_ROOT / "Makefile").read_text()
-    assert re.search(r"^test: setup( browser)?$", makefile, re.MULTILINE) and re.search(r"^lab: setup$", makefile, re.MULTILINE)
+    assert re.search(r"^test: setup( browser)?( sandbox)?$", makefile, re.MULTILINE) and re.search(r"^lab: setup$", makefile, re.MULTILINE)
 
 
 def test_pytest_runs_unit_tests_and_every_notebook_with_nbval():

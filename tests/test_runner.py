@@ -74,3 +74,13 @@ def test_a_cell_that_catches_its_interrupt_is_killed_after_the_grace_period(tmp_
     run = run_notebook(nb, cwd=tmp_path, timeout=2, allow_errors=True, grace=2)
     assert run.seconds < 30 and "after the interrupt) and was killed" in run.stopped
     assert nb.cells[1].get("execution_count") is None
+
+
+def test_output_past_the_cap_is_dropped_and_said_so_and_later_cells_still_run(tmp_path):
+    nb = notebook("for _ in range(50):\n    print('x' * 100_000)", "print('after')")
+    run = run_notebook(nb, cwd=tmp_path, timeout=60, allow_errors=True, max_output_bytes=300_000)
+    assert run.stopped is None
+    kept = sum(len(o.get("text", "")) for o in nb.cells[0].outputs)
+    assert kept < 600_000, "the 5 MB of output were not capped"
+    assert "output was dropped: over 300000 bytes" in nb.cells[0].outputs[-1].text
+    assert nb.cells[1].outputs[0].text == "after\n"

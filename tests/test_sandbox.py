@@ -39,7 +39,8 @@ def test_the_sandbox_hides_the_repository_but_binds_utils_and_data_back_read_onl
     mask = argv.index(str(REPO_ROOT))
     assert argv.index(str(REPO_ROOT / "utils")) > mask and str(REPO_ROOT / "utils") in bound
     assert str(REPO_ROOT / "data") in bound
-    assert not any(Path(b) in (CHAPTERS_DIR, REPO_ROOT / "classroom") for b in bound)
+    for hidden in (REPO_ROOT, CHAPTERS_DIR, REPO_ROOT / "classroom", REPO_ROOT / "student"):
+        assert not any(hidden == Path(b) or hidden.is_relative_to(b) for b in bound), f"{hidden} would be visible"
     for flag in ("--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--clearenv"):
         assert flag in argv
     assert ("--bind", str(place.home)) in pairs and argv[argv.index(str(place.home)) + 1] == SANDBOX_HOME
