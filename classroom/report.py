@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -85,9 +86,7 @@ def report_stems(submissions: list[Path], out_dir: Path | None) -> dict[Path, Pa
         return {s: s.parent / s.stem for s in submissions}
     stems: dict[Path, Path] = {}
     taken: set[str] = set()
-    by_name: dict[str, int] = {}
-    for s in submissions:
-        by_name[s.stem] = by_name.get(s.stem, 0) + 1
+    by_name = Counter(s.stem for s in submissions)
     for s in submissions:
         name = s.stem if by_name[s.stem] == 1 else "__".join([*s.resolve().parent.parts[-2:], s.stem]).lstrip("/_")
         candidate, counter = name, 2
