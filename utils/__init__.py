@@ -23,6 +23,13 @@ Modules:
     cnn         chapter 02's LeNet-style CNN
     evaluator   the course's MNIST evaluator (registered as "mnist_classifier")
     metrics     scoring generated digits: Fréchet distance and ratio, class coverage, conditional accuracy
+    manifold    k-NN precision, recall, density and coverage of feature sets, computed in chunks
+    kid         the kernel distance (unbiased MMD with a polynomial kernel)
+    frechet_bias the Fréchet distance against the number of samples, extrapolated to infinitely many
+    memorisation the nearest-neighbour copy test against a training set
+    two_sample  the classifier two-sample test (real vs generated)
+    text_metrics generated text: copied n-grams, distinct-n
+    rating      a blind A/B test of two generators: widget, binomial test, agreement
     text        character vocabularies, the names and Shakespeare datasets as ids, windows
     sampling    next-token distributions: temperature, top-k, top-p
     charlm      chapter 03's recurrent character language models
