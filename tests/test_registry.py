@@ -158,3 +158,34 @@ def test_loading_onto_a_missing_gpu_is_a_device_error_not_corrupt_weights(tmp_pa
         registry.load("test-linear", device="cuda")
     with pytest.raises(ValueError, match="map_location must be a device such as 'cpu'"):
         registry.load("test-linear", device="gpu")
+
+
+def test_a_borrowed_submodule_is_neither_stored_nor_required_and_other_keys_still_must_fit(tmp_path, monkeypatch):
+    """An entry whose ``build`` fills a submodule from another shipped model (a latent flow's VAE) stores and loads
+    only its own weights; a file that lacks one of its own keys, or holds a key the model lacks, is refused."""
+    frozen = nn.Linear(3, 3)  # stands for the shipped VAE: build() puts these weights in every time
+    with torch.no_grad():
+        frozen.weight.fill_(0.5)
+
+    def build() -> nn.Module:
+        model = nn.Module()
+        model.own, model.part = nn.Linear(3, 2), nn.Linear(3, 3)
+        model.part.load_state_dict(frozen.state_dict())
+        return model
+
+    entry = dataclasses.replace(entry_for(tmp_path, monkeypatch, target=0.0), build=build, borrowed=("part",))
+    monkeypatch.setitem(registry._REGISTRY, entry.name, entry)
+    trained = build()
+    with torch.no_grad():
+        trained.own.weight.fill_(0.25)
+        trained.part.weight.fill_(9.0)  # changes to a borrowed part are not what ships
+    shipped = registry.ship(entry, trained)
+    assert sorted(load_checkpoint(shipped.path)) == ["own.bias", "own.weight"]
+    monkeypatch.setitem(registry._REGISTRY, entry.name,
+                        dataclasses.replace(entry, sha256=shipped.sha256, size=shipped.size))
+    loaded = registry.load(entry.name)
+    assert torch.equal(loaded.own.weight, torch.full((2, 3), 0.25)) and torch.equal(loaded.part.weight, frozen.weight)
+    with pytest.raises(ValueError, match=r"do not fit 'test-linear': missing \['own.bias'\]"):
+        registry.load_stored_state(entry, build(), {"own.weight": torch.zeros(2, 3)})
+    with pytest.raises(ValueError, match=r"unexpected \['extra'\]"):
+        registry.load_stored_state(entry, build(), {**build().own.state_dict(prefix="own."), "extra": torch.zeros(1)})

@@ -39,6 +39,13 @@ class Pretrained:
     measure: Callable[[nn.Module], float]  # evaluates a loaded model on CPU
     recipe: Any = None  # the training recipe the script passes to its training function (a config dataclass)
     float16: bool = False  # floating-point weights stored in float16 (half the file; computed in float32)
+    # submodules that ``build`` fills with another shipped model (the VAE inside a latent flow): their weights live
+    # in that model's file and are not stored again in this one
+    borrowed: tuple[str, ...] = ()
+
+    def is_borrowed(self, key: str) -> bool:
+        """Whether the ``state_dict`` key ``key`` belongs to a borrowed submodule."""
+        return any(key.startswith(part + ".") for part in self.borrowed)
 
     @property
     def path(self) -> Path:
@@ -83,8 +90,22 @@ def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
         entry.path, entry.sha256, entry.size, remedy=f"Restore it with git, or retrain it with `{entry.trained_by}`."
     )
     model = entry.build()
-    load_checkpoint(entry.path, model, map_location=device)
+    if entry.borrowed:
+        load_stored_state(entry, model, load_checkpoint(entry.path, map_location=device))
+    else:
+        load_checkpoint(entry.path, model, map_location=device)
     return model.to(device).eval()
+
+
+def load_stored_state(entry: Pretrained, model: nn.Module, state: Mapping[str, Tensor]) -> None:
+    """Load ``state`` (as the entry's file holds it) into ``model``: every key must match, except that the keys of
+    the entry's borrowed submodules are absent (``build`` already filled them); ``ValueError`` otherwise."""
+    result = model.load_state_dict(state, strict=not entry.borrowed)
+    missing = [key for key in result.missing_keys if not entry.is_borrowed(key)]
+    if missing or result.unexpected_keys:
+        raise ValueError(
+            f"the weights do not fit {entry.name!r}: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
+        )
 
 
 class BelowTargetError(RuntimeError):
@@ -106,10 +127,13 @@ class Shipped:
 
 
 def stored_state(entry: Pretrained, weights: nn.Module | Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """The ``state_dict`` as the file will hold it: on the CPU, floating-point tensors in float16 if the entry says."""
+    """The ``state_dict`` as the file will hold it: on the CPU, floating-point tensors in float16 if the entry says,
+    without the entry's borrowed submodules."""
     state = weights.state_dict() if isinstance(weights, nn.Module) else weights
     stored = {}
     for key, value in state.items():
+        if entry.is_borrowed(key):
+            continue
         value = value.detach().cpu()
         stored[key] = value.half() if entry.float16 and value.is_floating_point() else value
     return stored
@@ -124,7 +148,7 @@ def ship(entry: Pretrained, weights: nn.Module | Mapping[str, Tensor], out: str 
     """
     state = stored_state(entry, weights)
     model = entry.build()
-    model.load_state_dict(state)  # float16 values into the float32 model: the numbers that ship
+    load_stored_state(entry, model, state)  # float16 values into the float32 model: the numbers that ship
     value = entry.measure(model.eval())
     if not entry.meets_target(value):
         direction = "at least" if entry.higher_is_better else "at most"
