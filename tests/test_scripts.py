@@ -236,3 +236,29 @@ def test_no_training_script_names_a_weights_file_or_writes_a_checkpoint_itself()
         assert not [s for s in strings if ".pt" in s and s != docstring], f"{path.name}: the entry names the file"
         assert "save_checkpoint" not in text and "sha256_of" not in text, f"{path.name}: ship through utils.registry"
         assert "ship_or_exit(entry" in text and "entry.build()" in text and "entry.recipe" in text, path.name
+
+
+def test_the_latent_flow_training_script_trains_its_entry_and_refuses_to_ship_below_target(tmp_path, monkeypatch, capsys):
+    """Three steps train the entry's velocity network on the shipped VAE's codes of 256 digits; measured on fewer
+    samples it misses the target, nothing is written, and the shipped VAE inside is left as it was."""
+    from dataclasses import replace
+
+    from utils.metrics import score_generator
+    from utils.pretrained import info, load
+
+    module = load_script("train_latent_flow")
+    entry = info("latent-flow-mnist")
+    quick = replace(entry, recipe=replace(entry.recipe, batch_size=16, warmup_steps=1),
+                    measure=lambda model: score_generator(model, n=500).frechet_ratio)
+    monkeypatch.setattr(module, "info", lambda name: quick if name == entry.name else info(name))
+    monkeypatch.setattr(module, "load_mnist", small_mnist)
+    out = tmp_path / "weights.pt"
+    trained = module.train(quick, 3)
+    vae = load("vae-mnist")
+    assert all(torch.equal(a, b) for a, b in zip(trained.vae.state_dict().values(), vae.state_dict().values()))
+    assert trained.code_std.min() > 0 and not torch.equal(trained.code_mean, torch.zeros(32))
+    # untrained, the velocity is small and the samples are close to the VAE's prior samples: below target, not noise
+    with pytest.raises(SystemExit, match=r"not shipped: latent-flow-mnist: Fréchet distance .* is 0\.0[3-9]\d*, its target"):
+        module.main(["--steps", "3", "--out", str(out)])
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert "trained 3 steps" in capsys.readouterr().out

@@ -1,7 +1,7 @@
 """The course's shipped, trained models: ``utils.pretrained.load(name)`` returns one ready to use.
 
     from utils import pretrained
-    pretrained.names()                      # ['dcgan-mnist', 'gpt-shakespeare', 'mnist_classifier', 'vae-mnist']
+    pretrained.names()  # ['dcgan-mnist', 'diffusion-mnist', 'gpt-shakespeare', 'latent-flow-mnist', 'mnist_classifier', 'vae-mnist']
     pretrained.load("dcgan-mnist").sample(16)   # [16, 1, 28, 28] in [0, 1]
     pretrained.info("vae-mnist").trained_by     # the command that reproduces its weights
 
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from utils import evaluator  # noqa: F401  (registers "mnist_classifier")
-from utils.flow_models import ImageFlow
+from utils.flow_models import ImageFlow, LatentFlow, VelocityMLP
 from utils.gan import GANConfig, Generator
 from utils.gpt import GPT, GPTConfig
 from utils.metrics import score_generator
@@ -144,5 +144,35 @@ register(
         measure=_generator_frechet_ratio,
         recipe=FlowMatchingRecipe(steps=6000, batch_size=128, lr=2e-3, warmup_steps=100, label_dropout=0.1),
         float16=True,
+    )
+)
+
+
+SHIPPED_LATENT_FLOW_SAMPLER = {"steps": 4, "method": "heun"}  # chapter 07's: 8 network evaluations per sample
+
+
+def _latent_flow() -> nn.Module:
+    """Chapter 07's latent flow: an untrained velocity MLP on the codes of the shipped VAE (loaded, frozen)."""
+    return LatentFlow(VelocityMLP(32, hidden=512, num_classes=10), load("vae-mnist"), **SHIPPED_LATENT_FLOW_SAMPLER)
+
+
+register(
+    Pretrained(
+        name="latent-flow-mnist",
+        description="class-conditional flow matching on the 32-number codes of the shipped vae-mnist (chapter 07's "
+        "latent diffusion; the VAE's weights come from its own file); sample(n) -> [n, 1, 28, 28] in [0, 1], "
+        "sample(n, labels=...) draws chosen digits; 4 Heun steps",
+        build=_latent_flow,
+        filename="latent_flow_mnist.pt",
+        sha256="49babf31c107bf531fc30b6b17845bd953aae277e840503ca00919fd36e691d9",
+        size=1322230,
+        trained_by="python scripts/train_latent_flow.py",
+        metric="Fréchet distance to the MNIST test set / that of uniform noise (10,000 samples)",
+        target=0.02,
+        higher_is_better=False,
+        measure=_generator_frechet_ratio,
+        recipe=FlowMatchingRecipe(steps=6000, batch_size=512, lr=1e-3, warmup_steps=100, label_dropout=0.1),
+        float16=True,
+        borrowed=("vae",),
     )
 )
