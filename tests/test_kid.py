@@ -116,3 +116,16 @@ def test_kernel_distance_needs_at_least_two_subsets(subsets):
 def test_kernel_distance_needs_subsets_of_two_rows(subset_size):
     with pytest.raises(ValueError, match="subset_size must be an integer >= 2"):
         kernel_distance(torch.zeros(5, 3), torch.zeros(5, 3), subset_size=subset_size)
+
+
+def test_disjoint_subsets_use_every_row_at_most_once_and_must_fit():
+    g = torch.Generator().manual_seed(4)
+    a, b = torch.randn(30, 3, generator=g, dtype=torch.float64), torch.randn(40, 3, generator=g, dtype=torch.float64)
+    result = kernel_distance(a, b, subsets=3, subset_size=10, disjoint=True, generator=torch.Generator().manual_seed(0))
+    replay = torch.Generator().manual_seed(0)
+    order_a, order_b = torch.randperm(30, generator=replay), torch.randperm(40, generator=replay)
+    blocks = [mmd2_unbiased(a[order_a[i * 10 : (i + 1) * 10]], b[order_b[i * 10 : (i + 1) * 10]]) for i in range(3)]
+    assert result.mean == pytest.approx(sum(blocks) / 3, rel=1e-12)
+    assert result.std_error == pytest.approx(torch.tensor(blocks, dtype=torch.float64).std().item() / 3**0.5, rel=1e-9)
+    with pytest.raises(ValueError, match="disjoint subsets need subsets x subset_size = 40 rows"):
+        kernel_distance(a, b, subsets=4, subset_size=10, disjoint=True)

@@ -1,12 +1,15 @@
 """Does a generator copy its training data? The nearest-neighbour copy test.
 
-A sample that is a copy of a training image sits much closer to that one image than to any other. Following the
-test used by Carlini et al. (2023) for diffusion models, a sample is flagged as a **copy** when
+A sample that is a copy of a training image sits much closer to that one image than to any other. With the
+criterion of Yoon et al. (2023) and Gu et al. (2023), a simpler form of the one Carlini et al. (2023) used to extract
+training images from diffusion models (they compare the nearest distance with the mean distance to the 50 nearest),
+a sample is flagged as a **copy** when
 
     d(sample, nearest training image) / d(sample, second-nearest training image) < 1/3
 
-(distances in pixel space, or any feature space). The ratio is scale-free, so it needs no threshold tuned per
-dataset; a real digit that was *not* trained on has several similar training digits and a ratio near 1.
+(distances in pixel space, or any feature space). The ratio is scale-free, so the threshold carries over between
+datasets; a real digit that was *not* trained on has several similar training digits and a ratio near 1. So has a
+near-copy of a *common* shape: the test catches copies of distinctive training images.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from torch import Tensor
 
 from utils.manifold import DEFAULT_CHUNK, _check_pair, nearest_neighbour_distances
 
-COPY_THRESHOLD = 1 / 3  # Carlini et al. (2023): nearest / second-nearest distance below this is a copy
+COPY_THRESHOLD = 1 / 3  # Yoon et al. (2023), Gu et al. (2023): nearest / second-nearest distance below this is a copy
 
 
 @dataclass(frozen=True)
