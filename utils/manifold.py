@@ -7,10 +7,11 @@ of balls around its points, each ball reaching that point's k-th nearest neighbo
 - **precision**: the share of generated samples inside the real manifold (do samples look real?);
 - **recall**: the share of real samples inside the generated manifold (is every kind of real digit produced?).
 
-One real outlier makes a huge ball that swallows many bad samples, so Naeem et al. (2020) proposed
+Both are fragile to outliers: a real outlier's huge ball swallows bad samples and inflates precision, a generated
+outlier's huge ball swallows real samples and inflates recall. Naeem et al. (2020) proposed
 
-- **density**: how many real balls contain each generated sample, divided by k (about 1 for matching
-  distributions, above 1 where samples crowd into dense regions, below 1 for poor samples);
+- **density**: how many real balls contain each generated sample, divided by k (one outlier's ball adds only
+  1/k; about 1 for matching distributions, above 1 where samples crowd into dense regions, below 1 for poor samples);
 - **coverage**: the share of real samples whose own ball contains at least one generated sample (robust to
   outliers among the generated samples, since only real balls are used).
 
