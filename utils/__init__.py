@@ -42,6 +42,9 @@ Modules:
     flow_models generators on a velocity network, in pixel space and in a VAE's latent space
     registry    the registry mechanism of shipped models (entries, load, ship); imports no model
     pretrained  the catalogue of shipped models: ``load(name)``
+    timing      honest timing: warm-up, repeats, median and spread, CUDA synchronisation, interleaved comparisons
+    flops       counting FLOPs, peak FLOP/s and memory bandwidth of this machine, the roofline
+    profiling   torch.profiler summarised: operators by self time, share in matrix products, peak memory
 """
 
 __version__ = "0.1.0"

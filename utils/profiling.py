@@ -1,0 +1,122 @@
+"""Where the time and the memory go: ``torch.profiler`` summarised as a table of operators, the share of time spent in
+matrix products, and the peak memory of a call.
+
+``profile_call`` runs a function under the profiler; ``operator_table`` lists the operators by *self* time (time in
+the operator itself, not in the operators it calls, so that the rows add up to the total); ``matmul_share`` is the
+fraction of that time in matrix products, convolutions and attention kernels, the work a GPU's tensor cores or a
+CPU's vector units are built for. ``peak_memory_bytes`` reads ``torch.cuda.max_memory_allocated`` on CUDA and, on
+the CPU, replays the profiler's allocation and free events in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from utils.timing import synchronize
+
+# Operators that do the heavy arithmetic: matrix products (mm, addmm, bmm, baddbmm), convolutions and fused attention.
+MATMUL_PATTERN = re.compile(r"mm\b|conv|attention", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def _quiet_native_logs() -> Iterator[None]:
+    """Send the C++ side's stderr (the profiler's start/stop log lines) to /dev/null for the duration."""
+    try:
+        fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
+        saved = os.dup(fd)
+    except (OSError, ValueError, AttributeError):  # no real stderr (some embedded interpreters): nothing to hide
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def _activities(device: torch.device | str | None) -> list[ProfilerActivity]:
+    if device is not None and torch.device(device).type == "cuda":
+        return [ProfilerActivity.CPU, ProfilerActivity.CUDA]
+    return [ProfilerActivity.CPU]
+
+
+def profile_call(
+    fn: Callable[[], object], device: torch.device | str | None = None, profile_memory: bool = False
+) -> profile:
+    """Run ``fn()`` once under ``torch.profiler`` (CPU, and CUDA kernels on a CUDA ``device``); return the profiler."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    with _quiet_native_logs(), profile(activities=_activities(device), profile_memory=profile_memory) as prof:
+        fn()
+        synchronize(device)
+    return prof
+
+
+@dataclass(frozen=True)
+class OperatorTime:
+    """One row of ``operator_table``: an operator, its self time in ms, its share of the total and its calls."""
+
+    name: str
+    milliseconds: float
+    share: float
+    calls: int
+
+
+def _self_microseconds(event, on_device: bool) -> float:
+    return event.self_device_time_total if on_device else event.self_cpu_time_total
+
+
+def operator_table(prof: profile, top: int = 10, device: torch.device | str | None = None) -> list[OperatorTime]:
+    """The ``top`` operators by self time (device time on CUDA, CPU time otherwise), largest first."""
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    on_device = device is not None and torch.device(device).type == "cuda"
+    events = [e for e in prof.key_averages() if _self_microseconds(e, on_device) > 0]
+    total = sum(_self_microseconds(e, on_device) for e in events)
+    if total <= 0:
+        raise ValueError("the profile recorded no operator time: profile a call that runs PyTorch operators")
+    events.sort(key=lambda e: _self_microseconds(e, on_device), reverse=True)
+    return [
+        OperatorTime(e.key, _self_microseconds(e, on_device) / 1000, _self_microseconds(e, on_device) / total, e.count)
+        for e in events[:top]
+    ]
+
+
+def matmul_share(prof: profile, device: torch.device | str | None = None) -> float:
+    """Fraction of the profiled self time spent in matrix products, convolutions and attention (``MATMUL_PATTERN``)."""
+    table = operator_table(prof, top=10**9, device=device)
+    return sum(row.share for row in table if MATMUL_PATTERN.search(row.name))
+
+
+def peak_memory_bytes(fn: Callable[[], object], device: torch.device | str = "cpu") -> int:
+    """The most memory ``fn()`` holds at once beyond what was allocated before it, in bytes. CUDA: from the
+    allocator's peak statistic; CPU: the running sum of the profiler's allocations and frees, in time order."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    device = torch.device(device)
+    if device.type == "cuda":
+        synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        synchronize(device)
+        return int(torch.cuda.max_memory_allocated(device) - before)
+    if device.type != "cpu":
+        raise ValueError(f"peak memory is measured on CPU and CUDA, not {device.type}")
+    prof = profile_call(fn, profile_memory=True)
+    events = sorted(prof.events(), key=lambda e: e.time_range.start)
+    held = peak = 0
+    for event in events:  # "[memory]" events are frees outside an operator; operators carry their own net allocations
+        held += event.cpu_memory_usage if event.name == "[memory]" else event.self_cpu_memory_usage
+        peak = max(peak, held)
+    return int(peak)
