@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 from utils.timing import synchronize
@@ -81,7 +82,9 @@ def operator_table(prof: profile, top: int = 10, device: torch.device | str | No
     if top < 1:
         raise ValueError(f"top must be at least 1, got {top}")
     on_device = device is not None and torch.device(device).type == "cuda"
-    events = [e for e in prof.key_averages() if _self_microseconds(e, on_device) > 0]
+    # On CUDA each kernel appears twice: as its own row and inside the operator that launched it. Keep the operators
+    # (CPU-side rows, named aten::...), each with the GPU time of the kernels it launched.
+    events = [e for e in prof.key_averages() if e.device_type == DeviceType.CPU and _self_microseconds(e, on_device) > 0]
     total = sum(_self_microseconds(e, on_device) for e in events)
     if total <= 0:
         raise ValueError("the profile recorded no operator time: profile a call that runs PyTorch operators")
