@@ -144,6 +144,15 @@ def test_count_flops_of_a_gpt_training_step_per_token():
     assert all(p.grad is not None for p in model.parameters())
 
 
+def test_peak_and_bandwidth_use_the_fastest_repeat(monkeypatch):
+    import utils.flops as flops
+    from utils.timing import Timing
+
+    monkeypatch.setattr(flops, "time_call", lambda *args, **kwargs: Timing((2.0, 0.5, 4.0)))
+    assert measure_peak_flops("cpu", size=8, repeats=3) == 2 * 8**3 / 0.5  # not the median 2.0
+    assert measure_memory_bandwidth("cpu", megabytes=1, repeats=3) == 2 * 2**20 / 0.5
+
+
 def test_measure_peak_flops_is_positive_and_finite():
     peak = measure_peak_flops("cpu", size=64, repeats=2)
     assert isinstance(peak, float)

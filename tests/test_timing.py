@@ -29,6 +29,11 @@ def test_timing_spread_uses_the_inclusive_method_and_ignores_order():
     assert timing.relative_spread == pytest.approx(0.6)
 
 
+def test_timing_fastest_is_the_smallest_repeat_whatever_the_order():
+    assert Timing((0.3, 0.1, 0.2)).fastest == 0.1
+    assert Timing((5.0,)).fastest == 5.0
+
+
 def test_timing_of_one_repeat_has_no_spread():
     timing = Timing((0.25,))
     assert (timing.median, timing.spread, timing.relative_spread) == (0.25, 0.0, 0.0)

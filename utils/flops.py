@@ -86,23 +86,24 @@ def count_flops(fn: Callable[[], object]) -> int:
 def measure_peak_flops(
     device: torch.device | str = "cpu", size: int = 1024, dtype: torch.dtype = torch.float32, repeats: int = 5
 ) -> float:
-    """This machine's matrix-multiply FLOP/s: the median time of a ``[size, size] @ [size, size]`` product at
-    ``dtype`` (``2 size^3`` FLOPs). A practical peak, what a large well-shaped product reaches, below the data sheet."""
+    """This machine's matrix-multiply FLOP/s: the fastest of ``repeats`` ``[size, size] @ [size, size]`` products at
+    ``dtype`` (``2 size^3`` FLOPs; the fastest, because a shared machine's noise only slows a repeat down). A
+    practical peak, what a large well-shaped product reaches, below the data sheet."""
     _check_positive_ints(size=size, repeats=repeats)
     a = torch.randn(size, size, device=device).to(dtype)
     b = torch.randn(size, size, device=device).to(dtype)
     timing = time_call(lambda: torch.mm(a, b), repeats=repeats, warmup=2, device=device)
-    return 2 * size**3 / timing.median
+    return 2 * size**3 / timing.fastest
 
 
 def measure_memory_bandwidth(device: torch.device | str = "cpu", megabytes: int = 128, repeats: int = 5) -> float:
-    """Bytes per second this machine moves: the median time to copy a ``megabytes`` float32 buffer into another
-    (each copy reads and writes it: ``2 * megabytes`` MB moved). Make the buffer larger than the caches."""
+    """Bytes per second this machine moves: the fastest of ``repeats`` copies of a ``megabytes`` float32 buffer into
+    another (each copy reads and writes it: ``2 * megabytes`` MB moved). Make the buffer larger than the caches."""
     _check_positive_ints(megabytes=megabytes, repeats=repeats)
     source = torch.ones(megabytes * 2**20 // 4, device=device)
     target = torch.empty_like(source)
     timing = time_call(lambda: target.copy_(source), repeats=repeats, warmup=2, device=device)
-    return 2 * source.numel() * 4 / timing.median
+    return 2 * source.numel() * 4 / timing.fastest
 
 
 def attainable_flops(intensity: float | torch.Tensor, peak_flops: float, bandwidth: float) -> float | torch.Tensor:

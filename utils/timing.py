@@ -43,6 +43,12 @@ class Timing:
         return statistics.median(self.seconds)
 
     @property
+    def fastest(self) -> float:
+        """The fastest repeat in seconds: what the hardware can do when nothing else gets in the way (noise on a
+        shared machine only ever slows a call down). Use it for peaks; use the median for typical speed."""
+        return min(self.seconds)
+
+    @property
     def spread(self) -> float:
         """Interquartile range in seconds (0 for fewer than 2 repeats): how much a repeat varies around the median."""
         if self.repeats < 2:
