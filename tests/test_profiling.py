@@ -137,3 +137,25 @@ def test_profile_call_hides_the_native_profiler_log(capfd):
     assert "profiler_start" not in captured.err
     assert "profiler_stop" not in captured.err
     assert "still visible" in captured.err
+
+
+def test_callers_groups_an_operators_time_by_the_operators_that_call_it():
+    from utils.profiling import callers
+
+    x = torch.randn(64, 64).t()  # not contiguous: .contiguous() copies it
+    prof = profile_call(lambda: (x.contiguous(), x.clone()))
+    chains = dict(callers(prof, "aten::copy_", depth=2))
+    assert any(chain.startswith("aten::clone < aten::contiguous") for chain in chains), chains
+    assert all(ms >= 0 for ms in chains.values())
+    assert list(chains.values()) == sorted(chains.values(), reverse=True)
+    assert set(dict(callers(prof, "aten::copy_", depth=1))) <= {"aten::clone", "(called from Python)"}
+
+
+def test_callers_rejects_an_operator_that_never_ran_and_a_zero_depth():
+    from utils.profiling import callers
+
+    prof = profile_call(lambda: torch.ones(3) + 1)
+    with pytest.raises(ValueError, match="no 'aten::mm' calls"):
+        callers(prof, "aten::mm")
+    with pytest.raises(ValueError, match="depth"):
+        callers(prof, "aten::add", depth=0)

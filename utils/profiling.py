@@ -4,7 +4,7 @@ matrix products, and the peak memory of a call.
 ``profile_call`` runs a function under the profiler; ``operator_table`` lists the operators by *self* time (time in
 the operator itself, not in the operators it calls, so that the rows add up to the total); ``matmul_share`` is the
 fraction of that time in matrix products, convolutions and attention kernels, the work a GPU's tensor cores or a
-CPU's vector units are built for. ``peak_memory_bytes`` reads ``torch.cuda.max_memory_allocated`` on CUDA and, on
+CPU's vector units are built for; ``callers`` says which operators call a given one (who makes all those copies?). ``peak_memory_bytes`` reads ``torch.cuda.max_memory_allocated`` on CUDA and, on
 the CPU, replays the profiler's allocation and free events in order.
 """
 
@@ -101,9 +101,32 @@ def matmul_share(prof: profile, device: torch.device | str | None = None) -> flo
     return sum(row.share for row in table if MATMUL_PATTERN.search(row.name))
 
 
+def callers(prof: profile, operator: str, depth: int = 2) -> list[tuple[str, float]]:
+    """Who calls ``operator`` (e.g. ``"aten::copy_"``): its CPU self time in ms grouped by the chain of up to ``depth``
+    enclosing operators (``"aten::clone < aten::contiguous"``: called by clone, called by contiguous), largest
+    first. The operator table says *what* takes the time; this says *why* it runs."""
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    totals: dict[str, float] = {}
+    for event in prof.events():
+        if event.name != operator:
+            continue
+        chain, parent = [], event.cpu_parent
+        while parent is not None and len(chain) < depth:
+            chain.append(parent.name)
+            parent = parent.cpu_parent
+        key = " < ".join(chain) or "(called from Python)"
+        totals[key] = totals.get(key, 0.0) + event.self_cpu_time_total / 1000
+    if not totals:
+        raise ValueError(f"the profile has no {operator!r} calls")
+    return sorted(totals.items(), key=lambda item: item[1], reverse=True)
+
+
 def peak_memory_bytes(fn: Callable[[], object], device: torch.device | str = "cpu") -> int:
     """The most memory ``fn()`` holds at once beyond what was allocated before it, in bytes. CUDA: from the
-    allocator's peak statistic; CPU: the running sum of the profiler's allocations and frees, in time order."""
+    allocator's peak statistic; CPU: the running sum of the profiler's allocations and frees, in time order. The CPU
+    profiler records each operator's *net* allocation, so scratch memory an operator allocates and frees inside
+    itself is missed: a lower bound, exact for memory that outlives the operators (activations)."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     device = torch.device(device)
