@@ -45,6 +45,7 @@ Modules:
     timing      honest timing: warm-up, repeats, median and spread, CUDA synchronisation, interleaved comparisons
     flops       counting FLOPs, peak FLOP/s and memory bandwidth of this machine, the roofline
     profiling   torch.profiler summarised: operators by self time, share in matrix products, peak memory
+    quantize    symmetric per-channel integer quantisation of weights, by hand (chapter 10)
 """
 
 __version__ = "0.1.0"
