@@ -46,6 +46,7 @@ Modules:
     flops       counting FLOPs, peak FLOP/s and memory bandwidth of this machine, the roofline
     profiling   torch.profiler summarised: operators by self time, share in matrix products, peak memory
     quantize    symmetric per-channel integer quantisation of weights, by hand (chapter 10)
+    onnx_export exporting models to ONNX, running them with ONNX Runtime, int8 quantisation (chapter 10)
 """
 
 __version__ = "0.1.0"

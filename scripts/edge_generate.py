@@ -1,0 +1,144 @@
+"""Generate text and digits the way a small device would: ONNX Runtime and NumPy only, no PyTorch.
+
+    python scripts/edge_generate.py text --model gpt_int8.onnx --card gpt_card.json --prompt "ROMEO:" --tokens 200
+    python scripts/edge_generate.py digits --model dcgan_int8.onnx --count 16 --out digits.png
+
+Chapter 10 exports the shipped GPT and DCGAN generator to ONNX, quantises them to int8, writes the GPT's card (its
+vocabulary and context length, JSON), and runs this script as a separate process. It imports nothing from the course
+(``utils`` needs PyTorch) and runs on one thread unless told otherwise; a test runs it where ``import torch`` fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+
+def open_model(path: str | Path, threads: int = 1) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session for the file ``path`` with ``threads`` threads."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no ONNX model at {path}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def read_card(path: str | Path) -> tuple[str, int]:
+    """The GPT's vocabulary (a string: character i has id i) and context length from its JSON card."""
+    card = json.loads(Path(path).read_text(encoding="utf-8"))
+    vocabulary, block_size = card.get("vocabulary"), card.get("block_size")
+    if not isinstance(vocabulary, str) or not vocabulary or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"{path}: a card needs a non-empty 'vocabulary' string and an integer 'block_size' >= 1")
+    return vocabulary, block_size
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max())
+    return shifted / shifted.sum()
+
+
+def generate_text(
+    model: ort.InferenceSession, vocabulary: str, block_size: int, prompt: str, tokens: int,
+    temperature: float = 0.8, seed: int = 0,
+) -> str:
+    """Continue ``prompt`` by ``tokens`` characters, sampling at ``temperature`` (0: greedy). The model maps ids
+    ``[1, T]`` (T <= block_size) to the next character's logits ``[1, vocabulary size]``."""
+    unknown = sorted(set(prompt) - set(vocabulary))
+    if not prompt or unknown:
+        raise ValueError(f"the prompt must be non-empty and use only the model's characters; unknown: {unknown}")
+    if tokens < 0 or not temperature >= 0:
+        raise ValueError(f"need tokens >= 0 and temperature >= 0, got {tokens} and {temperature}")
+    rng = np.random.default_rng(seed)
+    ids = [vocabulary.index(c) for c in prompt]
+    name = model.get_inputs()[0].name
+    for _ in range(tokens):
+        window = np.array([ids[-block_size:]], dtype=np.int64)
+        logits = model.run(None, {name: window})[0][0].astype(np.float64)
+        if temperature == 0:
+            ids.append(int(logits.argmax()))
+        else:
+            ids.append(int(rng.choice(len(logits), p=softmax(logits / temperature))))
+    return "".join(vocabulary[i] for i in ids)
+
+
+def generate_digits(model: ort.InferenceSession, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` images ``[count, 28, 28]`` as uint8 grey levels, from a generator mapping noise ``[B, latent]`` to
+    images ``[B, 1, 28, 28]`` in [0, 1]."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    source = model.get_inputs()[0]
+    latent = source.shape[1]
+    if not isinstance(latent, int):
+        raise ValueError(f"the generator's noise size must be fixed in the file, got {latent!r}")
+    noise = np.random.default_rng(seed).standard_normal((count, latent)).astype(np.float32)
+    images = model.run(None, {source.name: noise})[0]
+    return np.round(np.clip(images[:, 0], 0, 1) * 255).astype(np.uint8)
+
+
+def grid(images: np.ndarray, columns: int = 8, gap: int = 2) -> np.ndarray:
+    """Tile images ``[N, H, W]`` into one grey image, ``columns`` per row, separated by ``gap`` black pixels."""
+    n, h, w = images.shape
+    rows = -(-n // columns)
+    canvas = np.zeros((rows * (h + gap) + gap, columns * (w + gap) + gap), dtype=np.uint8)
+    for i, image in enumerate(images):
+        top, left = gap + (i // columns) * (h + gap), gap + (i % columns) * (w + gap)
+        canvas[top : top + h, left : left + w] = image
+    return canvas
+
+
+def write_png(path: str | Path, grey: np.ndarray) -> None:
+    """Write a uint8 grey image ``[H, W]`` as a PNG file, with the standard library only."""
+    if grey.dtype != np.uint8 or grey.ndim != 2:
+        raise ValueError(f"expected a uint8 image [H, W], got {grey.dtype} {grey.shape}")
+    height, width = grey.shape
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + row.tobytes() for row in grey)  # filter type 0 on every row
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9))
+                           + chunk(b"IEND", b""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1, as on a small device)")
+    parser.add_argument("--seed", type=int, default=0)
+    what = parser.add_subparsers(dest="what", required=True)
+    text = what.add_parser("text", help="continue a prompt with the GPT")
+    text.add_argument("--model", required=True)
+    text.add_argument("--card", required=True, help="the GPT's JSON card: vocabulary and block_size")
+    text.add_argument("--prompt", default="ROMEO:\n")
+    text.add_argument("--tokens", type=int, default=200)
+    text.add_argument("--temperature", type=float, default=0.8)
+    digits = what.add_parser("digits", help="draw digits with the generator")
+    digits.add_argument("--model", required=True)
+    digits.add_argument("--count", type=int, default=16)
+    digits.add_argument("--out", required=True, help="the PNG file to write")
+    args = parser.parse_args(argv)
+    try:
+        model = open_model(args.model, args.threads)
+        if args.what == "text":
+            vocabulary, block_size = read_card(args.card)
+            print(generate_text(model, vocabulary, block_size, args.prompt, args.tokens, args.temperature, args.seed))
+        else:
+            write_png(args.out, grid(generate_digits(model, args.count, args.seed)))
+            print(f"wrote {args.count} digits to {args.out}")
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
