@@ -14,6 +14,7 @@ import argparse
 import json
 import struct
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -110,10 +111,22 @@ def write_png(path: str | Path, grey: np.ndarray) -> None:
                            + chunk(b"IEND", b""))
 
 
+def peak_memory_mb() -> float | None:
+    """This process's peak resident memory in MB (None where the platform cannot say, e.g. Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux, bytes on macOS
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1, as on a small device)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stats", action="store_true",
+                        help="print a JSON line to stderr: peak memory (MB), load and generation seconds, ms per item")
     what = parser.add_subparsers(dest="what", required=True)
     text = what.add_parser("text", help="continue a prompt with the GPT")
     text.add_argument("--model", required=True)
@@ -127,16 +140,25 @@ def main(argv: list[str] | None = None) -> int:
     digits.add_argument("--out", required=True, help="the PNG file to write")
     args = parser.parse_args(argv)
     try:
+        start = time.perf_counter()
         model = open_model(args.model, args.threads)
+        loaded = time.perf_counter()
         if args.what == "text":
             vocabulary, block_size = read_card(args.card)
             print(generate_text(model, vocabulary, block_size, args.prompt, args.tokens, args.temperature, args.seed))
+            items = args.tokens
         else:
             write_png(args.out, grid(generate_digits(model, args.count, args.seed)))
             print(f"wrote {args.count} digits to {args.out}")
+            items = args.count
+        done = time.perf_counter()
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.stats:
+        stats = {"peak_memory_mb": peak_memory_mb(), "load_seconds": loaded - start, "generate_seconds": done - loaded,
+                 "ms_per_item": 1000 * (done - loaded) / max(items, 1)}
+        print(json.dumps(stats), file=sys.stderr)
     return 0
 
 

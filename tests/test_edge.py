@@ -115,9 +115,11 @@ def test_the_script_writes_text_and_digits_where_torch_cannot_be_imported(tmp_pa
     env = torch_free_environment(tmp_path)
     probe = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True)
     assert probe.returncode != 0 and "no PyTorch on this device" in probe.stderr
-    text = run_script(["text", "--model", str(exported["gpt_int8"]), "--card", str(exported["card"]),
+    text = run_script(["--stats", "text", "--model", str(exported["gpt_int8"]), "--card", str(exported["card"]),
                        "--prompt", "ROMEO:\n", "--tokens", "40"], env)
     assert text.returncode == 0, text.stderr
+    stats = json.loads(text.stderr.strip().splitlines()[-1])
+    assert 10 < stats["peak_memory_mb"] < 2000 and stats["ms_per_item"] > 0 and stats["load_seconds"] > 0
     written = text.stdout.rstrip("\n")
     assert written.startswith("ROMEO:\n") and len(written) >= len("ROMEO:\n") + 40 - 1  # trailing newlines stripped
     assert set(written) <= set(VOCABULARY)
