@@ -47,6 +47,8 @@ Modules:
     profiling   torch.profiler summarised: operators by self time, share in matrix products, peak memory
     quantize    symmetric per-channel integer quantisation of weights, by hand (chapter 10)
     onnx_export exporting models to ONNX, running them with ONNX Runtime, int8 quantisation (chapter 10)
+    prune       magnitude pruning (zeros) and structured pruning of a GPT's MLP units (a smaller model)
+    distill     the knowledge-distillation loss (Hinton et al., 2015)
 """
 
 __version__ = "0.1.0"
