@@ -161,3 +161,11 @@ def test_the_script_reports_bad_input_clearly(tmp_path, exported):
     bad_card.write_text(json.dumps({"vocabulary": "", "block_size": 0}))
     card = run_script(["text", "--model", str(exported["gpt"]), "--card", str(bad_card)], env)
     assert card.returncode == 2 and "card needs" in card.stderr
+
+
+def test_exported_files_carry_no_debugging_metadata(exported):
+    import onnx
+
+    model = onnx.load(str(exported["gpt"]))
+    assert model.graph.node and all(len(node.metadata_props) == 0 for node in model.graph.node)
+    assert len(model.graph.value_info) == 0
