@@ -12,33 +12,49 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import struct
 import sys
+import tempfile
 import time
 import zlib
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
+
+# ONNX Runtime's own exceptions (a wrong model for the command, a context longer than the model takes, ...)
+ORT_ERRORS = tuple(getattr(_ort_state, name) for name in ("Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf",
+                                                           "NoSuchFile", "RuntimeException") if hasattr(_ort_state, name))
 
 
 def open_model(path: str | Path, threads: int = 1) -> ort.InferenceSession:
     """An ONNX Runtime CPU session for the file ``path`` with ``threads`` threads."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"no ONNX model at {path}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1 (ONNX Runtime reads 0 as 'all cores'), got {threads!r}")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # fatal only: errors reach the user once, as "error: ..." lines
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def read_card(path: str | Path) -> tuple[str, int]:
     """The GPT's vocabulary (a string: character i has id i) and context length from its JSON card."""
-    card = json.loads(Path(path).read_text(encoding="utf-8"))
-    vocabulary, block_size = card.get("vocabulary"), card.get("block_size")
-    if not isinstance(vocabulary, str) or not vocabulary or not isinstance(block_size, int) or block_size < 1:
+    try:
+        card = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not a JSON card ({error})") from None
+    vocabulary = card.get("vocabulary") if isinstance(card, dict) else None
+    block_size = card.get("block_size") if isinstance(card, dict) else None
+    if (not isinstance(vocabulary, str) or not vocabulary or isinstance(block_size, bool)
+            or not isinstance(block_size, int) or block_size < 1):
         raise ValueError(f"{path}: a card needs a non-empty 'vocabulary' string and an integer 'block_size' >= 1")
+    if len(set(vocabulary)) != len(vocabulary):
+        raise ValueError(f"{path}: the vocabulary repeats characters; character i must be id i")
     return vocabulary, block_size
 
 
@@ -52,18 +68,22 @@ def generate_text(
     temperature: float = 0.8, seed: int = 0,
 ) -> str:
     """Continue ``prompt`` by ``tokens`` characters, sampling at ``temperature`` (0: greedy). The model maps ids
-    ``[1, T]`` (T <= block_size) to the next character's logits ``[1, vocabulary size]``."""
+    ``[1, T]`` (T <= block_size) to logits ``[1, T, vocabulary size]``; the last position's predict the next one."""
     unknown = sorted(set(prompt) - set(vocabulary))
     if not prompt or unknown:
         raise ValueError(f"the prompt must be non-empty and use only the model's characters; unknown: {unknown}")
-    if tokens < 0 or not temperature >= 0:
-        raise ValueError(f"need tokens >= 0 and temperature >= 0, got {tokens} and {temperature}")
+    if tokens < 0 or not (temperature == 0 or 1e-3 <= temperature < float("inf")):
+        raise ValueError(f"need tokens >= 0 and temperature 0 (greedy) or at least 0.001, got {tokens} and {temperature}")
     rng = np.random.default_rng(seed)
     ids = [vocabulary.index(c) for c in prompt]
     name = model.get_inputs()[0].name
     for _ in range(tokens):
         window = np.array([ids[-block_size:]], dtype=np.int64)
-        logits = model.run(None, {name: window})[0][0].astype(np.float64)
+        output = model.run(None, {name: window})[0]
+        if output.ndim != 3 or output.shape[-1] != len(vocabulary):
+            raise ValueError(f"the model's logits have shape {output.shape}; expected [1, T, {len(vocabulary)}] for "
+                             "this card's vocabulary: is this the card of this model?")
+        logits = output[0, -1].astype(np.float64)
         if temperature == 0:
             ids.append(int(logits.argmax()))
         else:
@@ -77,11 +97,14 @@ def generate_digits(model: ort.InferenceSession, count: int, seed: int = 0) -> n
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     source = model.get_inputs()[0]
-    latent = source.shape[1]
-    if not isinstance(latent, int):
-        raise ValueError(f"the generator's noise size must be fixed in the file, got {latent!r}")
-    noise = np.random.default_rng(seed).standard_normal((count, latent)).astype(np.float32)
+    if len(source.shape) != 2 or not isinstance(source.shape[1], int):
+        raise ValueError(f"expected a generator of noise [B, latent] with a fixed latent size, got input {source.shape}")
+    noise = np.random.default_rng(seed).standard_normal((count, source.shape[1])).astype(np.float32)
     images = model.run(None, {source.name: noise})[0]
+    if images.ndim != 4 or images.shape[:2] != (count, 1):
+        raise ValueError(f"expected grey images [B, 1, H, W], got output shape {images.shape}")
+    if images.min() < -0.01 or images.max() > 1.01:  # a generator in [-1, 1] would otherwise come out half black
+        raise ValueError(f"expected images in [0, 1], got values from {images.min():.2f} to {images.max():.2f}")
     return np.round(np.clip(images[:, 0], 0, 1) * 255).astype(np.uint8)
 
 
@@ -97,7 +120,7 @@ def grid(images: np.ndarray, columns: int = 8, gap: int = 2) -> np.ndarray:
 
 
 def write_png(path: str | Path, grey: np.ndarray) -> None:
-    """Write a uint8 grey image ``[H, W]`` as a PNG file, with the standard library only."""
+    """Write a uint8 grey image ``[H, W]`` as a PNG file, atomically, with the standard library only."""
     if grey.dtype != np.uint8 or grey.ndim != 2:
         raise ValueError(f"expected a uint8 image [H, W], got {grey.dtype} {grey.shape}")
     height, width = grey.shape
@@ -107,12 +130,21 @@ def write_png(path: str | Path, grey: np.ndarray) -> None:
 
     rows = b"".join(b"\x00" + row.tobytes() for row in grey)  # filter type 0 on every row
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9))
-                           + chunk(b"IEND", b""))
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 def peak_memory_mb() -> float | None:
-    """This process's peak resident memory in MB (None where the platform cannot say, e.g. Windows)."""
+    """This process's peak resident memory in MiB (None where the platform cannot say, e.g. Windows)."""
     try:
         import resource
     except ImportError:
@@ -122,7 +154,7 @@ def peak_memory_mb() -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "Generate text and digits with ONNX Runtime").splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1, as on a small device)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stats", action="store_true",
@@ -152,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.count} digits to {args.out}")
             items = args.count
         done = time.perf_counter()
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError, RuntimeError, *ORT_ERRORS) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.stats:

@@ -13,7 +13,7 @@ import torch
 
 from utils.gan import GANConfig, Generator
 from utils.gpt import GPT, GPTConfig
-from utils.onnx_export import (GPTWindow, UnitRangeImages, export_onnx, max_abs_difference, onnx_session,
+from utils.onnx_export import (GPTLogits, UnitRangeImages, export_onnx, max_abs_difference, onnx_session,
                                quantize_int8, run_onnx)
 from utils.paths import REPO_ROOT
 
@@ -29,7 +29,7 @@ def exported(tmp_path_factory) -> dict[str, Path]:
     gpt = GPT(GPTConfig(vocab_size=len(VOCABULARY), block_size=16, n_layer=2, n_head=2, n_embd=32))
     generator = Generator(GANConfig(latent_dim=8, width=16))
     paths = {
-        "gpt": export_onnx(GPTWindow(gpt), (torch.zeros(2, 16, dtype=torch.long),), folder / "gpt.onnx", ["ids"],
+        "gpt": export_onnx(GPTLogits(gpt), (torch.zeros(2, 16, dtype=torch.long),), folder / "gpt.onnx", ["ids"],
                            ["logits"], free_dims={"ids": {1: ("context", 1, 16)}}),
         "generator": export_onnx(UnitRangeImages(generator), (torch.zeros(2, 8),), folder / "generator.onnx",
                                  ["noise"], ["images"]),
@@ -44,18 +44,18 @@ def exported(tmp_path_factory) -> dict[str, Path]:
 
 def test_exported_gpt_matches_pytorch_for_any_batch_and_context_length(exported):
     session = onnx_session(exported["gpt"])
-    window = GPTWindow(exported["models"]["gpt"])
+    window = GPTLogits(exported["models"]["gpt"])
     for batch, length in ((1, 1), (3, 7), (2, 16)):
         ids = torch.randint(0, len(VOCABULARY), (batch, length), generator=torch.Generator().manual_seed(length))
         assert max_abs_difference(window, session, (ids,)) <= 1e-4
-        assert run_onnx(session, ids)[0].shape == (batch, len(VOCABULARY))
+        assert run_onnx(session, ids)[0].shape == (batch, length, len(VOCABULARY))
 
 
-def test_gpt_window_gives_the_next_token_logits_of_the_last_position(exported):
+def test_gpt_logits_are_the_models_logits(exported):
     gpt = exported["models"]["gpt"].eval()
     ids = torch.randint(0, len(VOCABULARY), (2, 5), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        assert torch.allclose(GPTWindow(gpt)(ids), gpt(ids)[:, -1])
+        assert torch.equal(GPTLogits(gpt)(ids), gpt(ids))
 
 
 def test_exported_generator_gives_images_in_the_unit_range_like_render(exported):
@@ -68,6 +68,24 @@ def test_exported_generator_gives_images_in_the_unit_range_like_render(exported)
     assert max_abs_difference(UnitRangeImages(generator), session, (z,)) <= 1e-4
 
 
+def test_exported_files_get_the_usual_file_mode_and_failures_leave_nothing_behind(tmp_path, exported):
+    from utils.paths import file_mode
+
+    assert exported["gpt"].stat().st_mode & 0o777 == file_mode()
+    assert exported["gpt_int8"].stat().st_mode & 0o777 == file_mode()
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not an onnx file")
+    with pytest.raises(Exception):
+        quantize_int8(corrupt, tmp_path / "out" / "corrupt_int8.onnx")
+    assert list((tmp_path / "out").iterdir()) == []  # the target folder was made, no temporary file left in it
+
+
+def test_export_leaves_the_callers_model_on_its_device(tmp_path):
+    model = torch.nn.Linear(3, 2).double()
+    export_onnx(torch.nn.Sequential(model), (torch.zeros(1, 3, dtype=torch.float64),), tmp_path / "m.onnx", ["x"], ["y"])
+    assert model.weight.dtype == torch.float64 and model.training
+
+
 def test_int8_files_are_smaller_and_stay_close(exported):
     for name in ("gpt", "generator"):
         assert exported[f"{name}_int8"].stat().st_size < 0.7 * exported[name].stat().st_size  # tiny: scales and biases weigh
@@ -75,6 +93,10 @@ def test_int8_files_are_smaller_and_stay_close(exported):
     full, int8 = (run_onnx(onnx_session(exported[k]), ids)[0] for k in ("gpt", "gpt_int8"))
     assert not np.array_equal(full, int8)  # really quantised
     assert np.abs(full - int8).max() < 0.1 * np.abs(full).max() + 0.05
+    z = torch.randn(16, 8, generator=torch.Generator().manual_seed(3))
+    images, images_int8 = (run_onnx(onnx_session(exported[k]), z)[0] for k in ("generator", "generator_int8"))
+    assert images_int8.min() >= 0 and images_int8.max() <= 1
+    assert 0 < np.abs(images - images_int8).mean() < 0.05
 
 
 def test_export_rejects_mismatched_names_and_non_tensor_inputs(tmp_path):
@@ -103,7 +125,8 @@ def torch_free_environment(tmp_path: Path) -> dict[str, str]:
     """Environment variables for a Python process in which `import torch` fails, as on a device without it."""
     blocker = tmp_path / "blocker" / "torch"
     blocker.mkdir(parents=True)
-    (blocker / "__init__.py").write_text('raise ImportError("no PyTorch on this device")\n')
+    # RuntimeError, not ImportError: a guarded `try: import torch / except ImportError` would hide a dependency
+    (blocker / "__init__.py").write_text('raise RuntimeError("no PyTorch on this device")\n')
     return {**os.environ, "PYTHONPATH": str(blocker.parent)}
 
 
@@ -143,12 +166,38 @@ def test_the_script_is_reproducible_and_greedy_text_matches_pytorch(tmp_path, ex
     assert first.returncode == 0 and first.stdout == second.stdout
     greedy = run_script(args + ["--temperature", "0"], env)
     # the script slides its window over the newest 16 characters: greedy decoding with PyTorch, the same way
-    window, ids = GPTWindow(exported["models"]["gpt"]).eval(), [VOCABULARY.index(c) for c in "ab"]
+    window, ids = GPTLogits(exported["models"]["gpt"]).eval(), [VOCABULARY.index(c) for c in "ab"]
     with torch.no_grad():
         for _ in range(20):
-            ids.append(int(window(torch.tensor([ids[-16:]])).argmax()))
+            ids.append(int(window(torch.tensor([ids[-16:]]))[0, -1].argmax()))
     assert greedy.returncode == 0
     assert greedy.stdout.rstrip("\n") == "".join(VOCABULARY[i] for i in ids).rstrip("\n")
+
+
+def test_the_script_refuses_mismatched_models_cards_and_settings(tmp_path, exported):
+    env = torch_free_environment(tmp_path)
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps({"vocabulary": VOCABULARY[:-3], "block_size": 16}))
+    result = run_script(["text", "--model", str(exported["gpt"]), "--card", str(short), "--tokens", "3"], env)
+    assert result.returncode == 2 and "is this the card of this model" in result.stderr
+    long_context = tmp_path / "long.json"
+    long_context.write_text(json.dumps({"vocabulary": VOCABULARY, "block_size": 40}))
+    result = run_script(["text", "--model", str(exported["gpt"]), "--card", str(long_context), "--tokens", "40"], env)
+    assert result.returncode == 2 and result.stderr.startswith("error:") and "Traceback" not in result.stderr
+    result = run_script(["digits", "--model", str(exported["gpt"]), "--out", str(tmp_path / "x.png")], env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr  # a text model is not a generator
+    result = run_script(["--threads", "0", "digits", "--model", str(exported["generator"]), "--out", str(tmp_path / "x.png")], env)
+    assert result.returncode == 2 and "threads must be an integer >= 1" in result.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_the_script_runs_under_python_minus_OO(tmp_path, exported):
+    out = tmp_path / "d.png"
+    result = subprocess.run([sys.executable, "-OO", str(SCRIPT), "digits", "--model", str(exported["generator"]),
+                             "--count", "2", "--out", str(out)], env=torch_free_environment(tmp_path),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_script_reports_bad_input_clearly(tmp_path, exported):

@@ -76,3 +76,29 @@ def test_fake_quantize_changes_only_linear_and_conv_weights():
         assert not torch.equal(after[name], before[name])
         q, scale = quantize_per_channel(before[name])
         assert torch.equal(after[name], dequantize_per_channel(q, scale))
+
+
+def test_float64_weights_beyond_float32_range_are_refused_not_zeroed():
+    with pytest.raises(ValueError, match="in float32"):
+        quantize_per_channel(torch.tensor([[1e39, 1.0]], dtype=torch.float64))
+
+
+def test_dequantize_refuses_bad_scales_and_boolean_weights():
+    q = torch.ones(2, 2, dtype=torch.int8)
+    for scale in (torch.tensor([1.0, float("nan")]), torch.tensor([1.0, -0.5]), torch.tensor([0.0, 1.0])):
+        with pytest.raises(ValueError, match="finite and positive"):
+            dequantize_per_channel(q, scale)
+    with pytest.raises(ValueError, match="integer"):
+        dequantize_per_channel(torch.ones(2, 2, dtype=torch.bool), torch.ones(2))
+
+
+def test_fake_quantize_covers_every_convolution_and_refuses_a_model_without_weights_to_quantise():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv3d(2, 3, 2), torch.nn.ConvTranspose1d(3, 2, 3), torch.nn.ConvTranspose2d(2, 2, 2))
+    before = [m.weight.clone() for m in model]
+    assert fake_quantize_(model) == sum(w.numel() for w in before)
+    for m, w in zip(model, before):
+        assert not torch.equal(m.weight, w)
+        assert torch.equal(m.weight, dequantize_per_channel(*quantize_per_channel(w)))
+    with pytest.raises(ValueError, match="no Linear or convolution"):
+        fake_quantize_(torch.nn.Sequential(torch.nn.LayerNorm(3), torch.nn.Embedding(4, 3)))

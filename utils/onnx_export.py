@@ -1,18 +1,19 @@
 """Exporting the course's models to ONNX, running them with ONNX Runtime, and quantising them to int8.
 
 ONNX is a file format for a model's computation graph and weights; ONNX Runtime runs such a file without PyTorch
-(on phones, browsers, microcontroller-class boards, servers). ``export_onnx`` writes a model with
+(on phones, in browsers, on single-board computers and servers). ``export_onnx`` writes a model with
 ``torch.onnx.export`` (the ``torch.export``-based exporter; it needs ``onnxscript``), with the batch dimension, and
 optionally others, left free. ``onnx_session`` opens a file for a given number of threads, ``run_onnx`` runs it on
 NumPy arrays, ``max_abs_difference`` checks a file against the PyTorch model it came from, and ``quantize_int8``
 applies ONNX Runtime's dynamic int8 quantisation (weights stored as int8 per channel, activations quantised on the
-fly). ``GPTWindow`` wraps the GPT for export (ids ``[B, T]``, T up to the context, to next-token logits) and
+fly). ``GPTLogits`` wraps the GPT for export (ids ``[B, T]``, T up to the context, to logits ``[B, T, V]``) and
 ``UnitRangeImages`` an image generator (noise to images in [0, 1]).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import os
@@ -27,6 +28,7 @@ from torch import Tensor, nn
 
 from utils.gan import to_unit_range
 from utils.modes import eval_mode
+from utils.paths import file_mode
 
 
 @contextlib.contextmanager
@@ -45,17 +47,17 @@ def _quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
-class GPTWindow(nn.Module):
-    """A GPT as an exportable function: ids ``[B, T]`` (int64, ``1 <= T <= block_size``) -> logits of the next token
-    after the last position, ``[B, vocab_size]``. The ids are not checked here (an exported graph cannot raise
-    Python errors): callers keep them in range and crop the context, as ``GPT.generate`` does."""
+class GPTLogits(nn.Module):
+    """A GPT as an exportable function: ids ``[B, T]`` (int64, ``1 <= T <= block_size``) -> logits ``[B, T,
+    vocab_size]``, the last position's predicting the next token. The ids are not checked here (an exported graph
+    cannot raise Python errors): callers keep them in range and crop the context to ``block_size``."""
 
     def __init__(self, gpt: nn.Module):
         super().__init__()
         self.gpt = gpt
 
     def forward(self, idx: Tensor) -> Tensor:
-        return self.gpt._logits(idx, None)[:, -1]
+        return self.gpt._logits(idx, None)
 
 
 class UnitRangeImages(nn.Module):
@@ -72,8 +74,8 @@ class UnitRangeImages(nn.Module):
 
 def _strip_debug_information(path: str | Path) -> None:
     """Remove what only debugging needs from an ONNX file: the exporter's per-node metadata (the PyTorch source
-    line and module of every operator) and intermediate shape annotations. For a small model they weigh as much as a
-    fifth of its float32 weights."""
+    line and module of every operator) and intermediate shape annotations: about a tenth of the shipped GPT's float32
+    weights, more than its int8 weights' savings can afford to waste."""
     import onnx
 
     model = onnx.load(str(path))
@@ -115,14 +117,16 @@ def export_onnx(
         shapes.append(dims)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(descriptor)
+    exported = copy.deepcopy(model).cpu()  # the caller's model stays where it is
     try:
-        with _quiet(), eval_mode(model), torch.no_grad():
-            torch.onnx.export(model.cpu(), tuple(x.cpu() for x in example_inputs), temporary,
+        with _quiet(), eval_mode(exported), torch.no_grad():
+            torch.onnx.export(exported, tuple(x.cpu() for x in example_inputs), temporary,
                               input_names=list(input_names), output_names=list(output_names),
                               dynamic_shapes=tuple(shapes), dynamo=True, external_data=False)
         _strip_debug_information(temporary)
+        os.chmod(temporary, file_mode())
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -166,18 +170,22 @@ def max_abs_difference(model: nn.Module, session, inputs: tuple[Tensor, ...]) ->
 
 
 def quantize_int8(source: str | Path, target: str | Path) -> Path:
-    """ONNX Runtime's dynamic int8 quantisation of the file ``source`` into ``target``: the weights of matrix
-    products stored as int8 with one scale per output channel, activations quantised per batch as they come."""
+    """ONNX Runtime's dynamic int8 quantisation of the file ``source`` into ``target`` (written atomically): the
+    weights of matrix products (``MatMul``, ``Gemm``) and embedding lookups stored as int8 with one scale per output
+    channel, activations quantised per batch as they come. Other operators, transposed convolutions among them,
+    keep float32 weights."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     if not Path(source).is_file():
         raise FileNotFoundError(f"no ONNX file at {source}")
     target = Path(target)
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, suffix=".onnx.tmp")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(descriptor)
     try:
         with _quiet():
             quantize_dynamic(str(source), temporary, weight_type=QuantType.QInt8, per_channel=True)
+        os.chmod(temporary, file_mode())
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):

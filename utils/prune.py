@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)
+PRUNABLE = (nn.Linear, nn.modules.conv._ConvNd)  # _ConvNd: every convolution, transposed or not
 
 
 def _prunable_weights(model: nn.Module) -> list[torch.Tensor]:
@@ -58,7 +58,8 @@ def magnitude_prune_(model: nn.Module, fraction: float) -> float:
 def prune_mlp_units(gpt: nn.Module, keep: float) -> nn.Module:
     """A copy of ``gpt`` (a ``utils.gpt.GPT``) whose every MLP keeps only the ``keep`` fraction of its hidden units
     with the largest ``|fc row| * |proj column|`` (the unit's weight in times its weight out): smaller ``fc`` and
-    ``proj`` layers, the same interface. The input model is not changed."""
+    ``proj`` layers, the same interface. The input model is not changed. The copy keeps the original ``config``
+    (whose MLP width is ``4 * n_embd``), so ``GPT(config)`` cannot load its ``state_dict``: use the copy itself."""
     if not 0 < keep <= 1:
         raise ValueError(f"keep must be in (0, 1], got {keep}")
     if not hasattr(gpt, "blocks") or not all(hasattr(b, "mlp") for b in gpt.blocks):

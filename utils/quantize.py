@@ -28,8 +28,8 @@ def _check_weight(weight: Tensor) -> None:
         raise TypeError("expected a floating-point weight tensor")
     if weight.dim() < 2:
         raise ValueError(f"expected a weight with an output-channel dimension first, [out, ...], got {tuple(weight.shape)}")
-    if not torch.isfinite(weight).all():
-        raise ValueError("the weight contains NaN or infinite values")
+    if not torch.isfinite(weight.float()).all():  # float64 weights beyond float32's range would overflow the scales
+        raise ValueError("the weight contains NaN or infinite values (in float32)")
 
 
 def quantize_per_channel(weight: Tensor, bits: int = 8) -> tuple[Tensor, Tensor]:
@@ -47,10 +47,12 @@ def quantize_per_channel(weight: Tensor, bits: int = 8) -> tuple[Tensor, Tensor]
 
 def dequantize_per_channel(q: Tensor, scale: Tensor) -> Tensor:
     """Float32 weights ``q * scale`` from integers ``q`` ``[out, ...]`` and scales ``[out]``."""
-    if q.is_floating_point() or q.dim() < 2:
+    if q.is_floating_point() or q.dtype == torch.bool or q.dim() < 2:
         raise ValueError(f"expected integer weights [out, ...], got {q.dtype} {tuple(q.shape)}")
     if scale.shape != (q.shape[0],):
         raise ValueError(f"expected one scale per output channel, [{q.shape[0]}], got {tuple(scale.shape)}")
+    if not (torch.isfinite(scale) & (scale > 0)).all():
+        raise ValueError("scales must be finite and positive")
     return q.float() * scale.float().view(-1, *[1] * (q.dim() - 1))
 
 
@@ -59,11 +61,13 @@ def fake_quantize_(model: torch.nn.Module, bits: int = 8) -> int:
     dequantised version (what an int8 model computes, simulated in float). Returns the number of weights changed.
     (A transposed convolution's weight is ``[in, out, ...]``: its scales are per input channel, the first dimension.)"""
     _check_bits(bits)
-    layers = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    layers = (torch.nn.Linear, torch.nn.modules.conv._ConvNd)  # _ConvNd: every convolution, transposed or not
     changed = 0
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, layers):
                 module.weight.copy_(dequantize_per_channel(*quantize_per_channel(module.weight, bits)))
                 changed += module.weight.numel()
+    if changed == 0:
+        raise ValueError("the model has no Linear or convolution layers to quantise")
     return changed
