@@ -78,3 +78,19 @@ def test_the_umask_is_read_without_proc_too(umask, monkeypatch):
     monkeypatch.setattr(paths, "open", no_proc, raising=False)  # as on macOS
     assert paths.current_umask() == 0o027 and paths.file_mode() == 0o640
     assert os.umask(0o027) == 0o027  # and the umask is left as it was
+
+
+def test_atomic_path_renames_a_filled_file_into_place_and_leaves_nothing_on_error(tmp_path):
+    from utils.paths import atomic_path, file_mode
+
+    target = tmp_path / "sub" / "model.onnx"
+    with atomic_path(target) as name:
+        Path(name).write_bytes(b"new")
+        assert not target.exists()  # not visible until the block ends
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == file_mode()
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as name:
+            Path(name).write_bytes(b"half")
+            raise RuntimeError("the writer failed")
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model.onnx"]

@@ -16,8 +16,6 @@ import contextlib
 import copy
 import io
 import logging
-import os
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,7 +26,7 @@ from torch import Tensor, nn
 
 from utils.gan import to_unit_range
 from utils.modes import eval_mode
-from utils.paths import file_mode
+from utils.paths import atomic_path
 
 
 @contextlib.contextmanager
@@ -116,21 +114,12 @@ def export_onnx(
             dims[dim] = torch.export.Dim(dim_name, min=low, max=high)
         shapes.append(dims)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(descriptor)
     exported = copy.deepcopy(model).cpu()  # the caller's model stays where it is
-    try:
-        with _quiet(), eval_mode(exported), torch.no_grad():
-            torch.onnx.export(exported, tuple(x.cpu() for x in example_inputs), temporary,
-                              input_names=list(input_names), output_names=list(output_names),
-                              dynamic_shapes=tuple(shapes), dynamo=True, external_data=False)
+    with atomic_path(path) as temporary, _quiet(), eval_mode(exported), torch.no_grad():
+        torch.onnx.export(exported, tuple(x.cpu() for x in example_inputs), temporary,
+                          input_names=list(input_names), output_names=list(output_names),
+                          dynamic_shapes=tuple(shapes), dynamo=True, external_data=False)
         _strip_debug_information(temporary)
-        os.chmod(temporary, file_mode())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
 
 
@@ -179,15 +168,6 @@ def quantize_int8(source: str | Path, target: str | Path) -> Path:
     if not Path(source).is_file():
         raise FileNotFoundError(f"no ONNX file at {source}")
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(descriptor)
-    try:
-        with _quiet():
-            quantize_dynamic(str(source), temporary, weight_type=QuantType.QInt8, per_channel=True)
-        os.chmod(temporary, file_mode())
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    with atomic_path(target) as temporary, _quiet():
+        quantize_dynamic(str(source), temporary, weight_type=QuantType.QInt8, per_channel=True)
     return target

@@ -6,10 +6,12 @@ same files whether it is started from ``chapters/``, the repository root or by a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent
@@ -61,20 +63,29 @@ def file_mode() -> int:
     return 0o666 & ~current_umask()
 
 
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[str]:
+    """Yield a temporary file name beside ``path`` for a writer to fill (a tool that takes a file name); when the
+    block ends without an error the file becomes ``path`` in one rename, with mode ``file_mode()``. On an error,
+    or if the file is missing, nothing is left behind and ``path`` is untouched."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp_name
+        os.chmod(tmp_name, file_mode())
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+
+
 def atomic_write(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that the file appears complete or not at all (temp file + rename).
 
     The file gets the mode ``open()`` would give it (``file_mode()``), not ``mkstemp``'s owner-only ``0o600``.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.chmod(tmp_name, file_mode())
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    with atomic_path(path) as tmp_name, open(tmp_name, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     return path
