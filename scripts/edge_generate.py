@@ -20,9 +20,11 @@ import time
 import zlib
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
-from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
+STARTED = time.perf_counter()  # before NumPy and ONNX Runtime: --stats counts their import as loading
+
+import numpy as np  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state  # noqa: E402
 
 # ONNX Runtime's own exceptions (a wrong model for the command, a context longer than the model takes, ...)
 ORT_ERRORS = tuple(getattr(_ort_state, name) for name in ("Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf",
@@ -169,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1, as on a small device)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stats", action="store_true",
-                        help="print a JSON line to stderr: peak memory (MB), load and generation seconds, ms per item")
+                        help="print a JSON line to stderr: peak memory (MB), seconds to import and load, seconds to "
+                             "generate, ms per item")
     what = parser.add_subparsers(dest="what", required=True)
     text = what.add_parser("text", help="continue a prompt with the GPT")
     text.add_argument("--model", required=True)
@@ -183,24 +186,26 @@ def main(argv: list[str] | None = None) -> int:
     digits.add_argument("--out", required=True, help="the PNG file to write")
     args = parser.parse_args(argv)
     try:
-        start = time.perf_counter()
         model = open_model(args.model, args.threads)
         loaded = time.perf_counter()
         if args.what == "text":
             vocabulary, block_size = read_card(args.card)
-            print(generate_text(model, vocabulary, block_size, args.prompt, args.tokens, args.temperature, args.seed))
+            text = generate_text(model, vocabulary, block_size, args.prompt, args.tokens, args.temperature, args.seed)
+            done = time.perf_counter()
+            print(text)
             items = args.tokens
         else:
-            write_png(args.out, grid(generate_digits(model, args.count, args.seed)))
+            images = generate_digits(model, args.count, args.seed)
+            done = time.perf_counter()  # generation only: not the PNG
+            write_png(args.out, grid(images))
             print(f"wrote {args.count} digits to {args.out}")
             items = args.count
-        done = time.perf_counter()
     except (OSError, ValueError, RuntimeError, *ORT_ERRORS) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.stats:
-        stats = {"peak_memory_mb": peak_memory_mb(), "load_seconds": loaded - start, "generate_seconds": done - loaded,
-                 "ms_per_item": 1000 * (done - loaded) / max(items, 1)}
+        stats = {"peak_memory_mb": peak_memory_mb(), "load_seconds": loaded - STARTED,
+                 "generate_seconds": done - loaded, "ms_per_item": 1000 * (done - loaded) / max(items, 1)}
         print(json.dumps(stats), file=sys.stderr)
     return 0
 
