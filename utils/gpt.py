@@ -215,6 +215,7 @@ class GPT(nn.Module):
         top_p: float | None = None,
         use_cache: bool = True,
         generator: torch.Generator | None = None,
+        logits_processor: Callable[[Tensor, Tensor], Tensor] | None = None,
     ) -> Tensor:
         """Continue the prompts ``idx`` ``[B, T]`` by ``max_new_tokens`` tokens: returns ``[B, T + max_new_tokens]``.
 
@@ -222,7 +223,8 @@ class GPT(nn.Module):
         ``utils.sampling.next_token_distribution``. With or without ``use_cache`` the output is the same (up to
         floating-point ties): the context is the newest tokens since the window last moved (see the module
         docstring); the cache just avoids recomputing their keys and values. ``generator`` (on the model's device)
-        makes sampling reproducible.
+        makes sampling reproducible. ``logits_processor(ids [B, t], logits [B, V]) -> logits [B, V]``, if given,
+        changes each step's next-token logits before sampling, seeing every token so far (e.g. a watermark).
         """
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, Integral):
             raise TypeError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
@@ -241,6 +243,11 @@ class GPT(nn.Module):
             cache = KVCache(self.config, B, idx.device, self.lm_head.weight.dtype) if use_cache else None
             logits = self._logits(idx[:, start:], cache)[:, -1]
             for t in range(T, T + max_new_tokens):
+                if logits_processor is not None:
+                    logits = logits_processor(out[:, :t], logits)
+                    if logits.shape != (B, self.config.vocab_size):
+                        raise ValueError(f"logits_processor returned shape {tuple(logits.shape)}, expected "
+                                         f"{(B, self.config.vocab_size)}")
                 if temperature == 0:  # greedy: skip building a one-hot distribution
                     out[:, t] = logits.argmax(dim=-1)
                 else:
