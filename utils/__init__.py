@@ -49,6 +49,9 @@ Modules:
     onnx_export exporting models to ONNX, running them with ONNX Runtime, int8 quantisation (chapter 10)
     prune       magnitude pruning (zeros) and structured pruning of a GPT's MLP units (a smaller model)
     distill     the knowledge-distillation loss (Hinton et al., 2015)
+    watermark   the green-list watermark for generated text and its detector's z-score (chapter 11)
+    membership  membership-inference scoring: ROC curve, AUC, true-positive rate at a low false-positive rate
+    privacy     DP-SGD's parts (per-example gradients, clipping and noise) and the accountant's epsilon
 """
 
 __version__ = "0.1.0"
