@@ -35,11 +35,27 @@ def test_z_score_counts_green_tokens_judged_by_the_previous_token():
     for _ in range(8):
         green_row.append(int(mark.green[green_row[-1]].nonzero()[0]))
         red_row.append(int((~mark.green[red_row[-1]]).nonzero()[0]))
-    counts, scored = mark.green_counts(torch.tensor([green_row, red_row]))
-    assert counts.tolist() == [8, 0] and scored == 8
-    z = mark.z_scores(torch.tensor([green_row, red_row]))
+    rows = torch.tensor([green_row, red_row])
+    counts, scored = mark.green_counts(rows, ignore_repeats=False)
+    assert counts.tolist() == [8, 0] and scored.tolist() == [8, 8]
+    z = mark.z_scores(rows, ignore_repeats=False)
     assert z.dtype == torch.float64
     assert z.tolist() == pytest.approx([(8 - 4) / math.sqrt(8 * 0.25), (0 - 4) / math.sqrt(8 * 0.25)])
+    # counting each distinct (previous, token) pair once
+    distinct = [len(set(zip(row[:-1], row[1:]))) for row in (green_row, red_row)]
+    counts, scored = mark.green_counts(rows)
+    assert counts.tolist() == [distinct[0], 0] and scored.tolist() == distinct
+    assert mark.z_scores(rows).tolist() == pytest.approx(
+        [(d - d / 2) / math.sqrt(d / 4) * s for d, s in zip(distinct, (1, -1))])
+
+
+def test_repeated_pairs_count_once_so_repetitive_text_does_not_inflate_the_score():
+    mark = GreenListWatermark(30, gamma=0.5, key=0)
+    phrase = torch.randint(30, (21,), generator=torch.Generator().manual_seed(0))  # unmarked text, z about 1.3
+    once, tenfold = phrase[None], phrase.repeat(10)[None]
+    assert mark.z_scores(tenfold).item() == pytest.approx(mark.z_scores(once).item(), abs=0.5)  # 1 new pair per copy
+    # counting every occurrence, the same unmarked phrase said ten times would be flagged as watermarked
+    assert mark.z_scores(tenfold, ignore_repeats=False).item() > 4 > mark.z_scores(tenfold).item() + 2
 
 
 def test_text_without_the_key_scores_about_standard_normal():

@@ -8,7 +8,9 @@ detector's statistic
     z = (green - gamma * T) / sqrt(T * gamma * (1 - gamma))
 
 is approximately standard normal for text written without the key; watermarked text gets a large ``z``. Detecting
-needs the key (here: a seed that fixes every green list), not the model.
+needs the key (here: a seed that fixes every green list), not the model. The detector counts each distinct
+(previous token, token) pair of a text once: over characters, pairs repeat so often that counting every
+occurrence makes the score of ordinary text depend on the key's luck with a few common pairs.
 
 With a vocabulary of characters, the green list after each of the ``V`` possible previous tokens is fixed by one
 ``[V, V]`` boolean table, computed once from the key.
@@ -63,17 +65,25 @@ class GreenListWatermark:
         green = self.green.to(logits.device)[ids[:, -1]]
         return logits + self.delta * green.to(logits.dtype)
 
-    def green_counts(self, ids: Tensor) -> tuple[Tensor, int]:
-        """Green tokens among positions 1..T-1 of each row of ``ids`` ``[B, T]`` (each judged by the token before it),
-        as int64 ``[B]``, and the number of scored tokens ``T - 1``."""
+    def green_counts(self, ids: Tensor, ignore_repeats: bool = True) -> tuple[Tensor, Tensor]:
+        """Green tokens among positions 1..T-1 of each row of ``ids`` ``[B, T]`` (each judged by the token before
+        it) and the number of tokens scored, both int64 ``[B]``. With ``ignore_repeats`` each distinct (previous
+        token, token) pair of a row counts once: text repeats pairs ("th", "e "), and a pair's colour is fixed by
+        the key, so counting repeats lets a few common pairs push unwatermarked text far from z = 0."""
         self._check_ids(ids)
         if ids.shape[1] < 2:
             raise ValueError("need at least two tokens: each scored token is judged by the one before it")
-        green = self.green.to(ids.device)[ids[:, :-1], ids[:, 1:]]  # [B, T - 1]
-        return green.sum(dim=1), ids.shape[1] - 1
+        pairs = ids[:, :-1] * self.vocab_size + ids[:, 1:]  # [B, T - 1], one id per (previous, token) pair
+        green_pairs = self.green.to(ids.device).flatten()  # [V * V]
+        if not ignore_repeats:
+            return green_pairs[pairs].sum(dim=1), torch.full((len(ids),), ids.shape[1] - 1, device=ids.device)
+        seen = torch.zeros(len(ids), self.vocab_size**2, dtype=torch.bool, device=ids.device)
+        seen.scatter_(1, pairs, True)
+        return (seen & green_pairs).sum(dim=1), seen.sum(dim=1)
 
-    def z_scores(self, ids: Tensor) -> Tensor:
-        """The detector's z-score of each row of ``ids`` ``[B, T]``: float64 ``[B]``, about N(0, 1) without the key."""
-        green, scored = self.green_counts(ids)
-        expected = self.gamma * scored
-        return (green.double() - expected) / math.sqrt(scored * self.gamma * (1 - self.gamma))
+    def z_scores(self, ids: Tensor, ignore_repeats: bool = True) -> Tensor:
+        """The detector's z-score of each row of ``ids`` ``[B, T]``: float64 ``[B]``, near N(0, 1) for text written
+        without the key (see ``green_counts`` for ``ignore_repeats``)."""
+        green, scored = self.green_counts(ids, ignore_repeats)
+        scored = scored.double()
+        return (green.double() - self.gamma * scored) / torch.sqrt(scored * self.gamma * (1 - self.gamma))
