@@ -168,6 +168,20 @@ def test_mean_negative_elbo_is_seeded_and_matches_the_elbo_terms():
     assert value == pytest.approx(-elbo(model, x).value.mean().item(), rel=1e-5)
 
 
+def test_mean_negative_elbo_leaves_the_callers_random_numbers_alone():
+    """A training loop that evaluates between epochs must not get its batches and noise reseeded (DP-SGD would then
+    draw the same noise after every evaluation)."""
+    from utils.vae import mean_negative_elbo
+
+    model = VAE(VAEConfig(latent_dim=8, hidden=32))
+    x = binary_digits(6)
+    torch.manual_seed(11)
+    expected = torch.rand(5)
+    torch.manual_seed(11)
+    mean_negative_elbo(model, x, seed=0)
+    assert torch.equal(torch.rand(5), expected)
+
+
 def test_bernoulli_log_likelihood_refuses_pixels_outside_0_1_and_non_finite_values():
     logits = torch.zeros(2, 1, 28, 28)
     with pytest.raises(ValueError, match=r"images must have values in \[0, 1\], found \[0, 255\]"):

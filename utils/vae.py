@@ -50,12 +50,16 @@ def binarized_mnist_test(seed: int = 0) -> Tensor:
 
 @torch.no_grad()
 def mean_negative_elbo(model: VAE, x: Tensor, seed: int = 0, batch_size: int = 2000) -> float:
-    """Mean negative ELBO (nats per image) of images ``[N, 1, 28, 28]``, one seeded posterior sample per image."""
+    """Mean negative ELBO (nats per image) of images ``[N, 1, 28, 28]``, one seeded posterior sample per image.
+
+    The seed applies inside a forked random state: the caller's random numbers (a training run's batches and noise)
+    continue as if this had not been called."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     check_digit_images(x)
-    torch.manual_seed(seed)
-    with eval_mode(model):
+    cuda = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=cuda), eval_mode(model):
+        torch.manual_seed(seed)
         values = [elbo(model, x[i : i + batch_size]).value for i in range(0, len(x), batch_size)]
     return -torch.cat(values).mean().item()
 
