@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from utils.measured import machine_description
 from utils.paths import CHAPTERS_DIR, REPO_ROOT, chapter_paths
 
 README_START, README_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
@@ -68,14 +67,6 @@ def markdown_table(rows: list[dict]) -> str:
     lines.append("")
     lines.append(f"Total {total / 60:.1f} min on {machine_description()}, measured {time.strftime('%Y-%m-%d')}.")
     return "\n".join(lines)
-
-
-def machine_description() -> str:
-    import torch
-
-    device = "CUDA " + torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU only"
-    python = f"Python {platform.python_version()}"
-    return f"{os.cpu_count()} CPU cores, {device}, {platform.system()}, {python}, torch {torch.__version__}"
 
 
 def replace_between_markers(text: str, table: str) -> str:

@@ -115,11 +115,32 @@ def test_gan_recipe_row_reports_steps_and_scores():
     recipe = gan_recipes.Recipe("tiny", DCGANRecipe(batch_size=64, ema_decay=0.9))
     row = gan_recipes.run(recipe, images, epochs=1, n_scored=200)
     cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert len(cells) == len(gan_recipes.HEADER.splitlines()[0].strip("|").split("|"))
     assert cells[0] == "tiny" and cells[1] == "4"  # 256 images / batch 64 = 4 steps
-    raw_ratio, ratio, entropy, confidence = map(float, cells[3:])
+    raw_ratio, raw_entropy, raw_confidence, ratio, entropy, confidence = map(float, cells[3:])
     assert raw_ratio > 0.1 and ratio > 0.1  # four steps from scratch are far from digits
     assert raw_ratio != ratio  # the EMA generator is scored, and the raw one beside it
-    assert 0 <= entropy <= 2.31 and 0.1 <= confidence <= 1
+    assert 0 <= entropy <= 2.31 and 0.1 <= confidence <= 1 and 0 <= raw_entropy <= 2.31 and 0.1 <= raw_confidence <= 1
+
+
+def test_gan_recipe_row_without_an_ema_leaves_the_ema_columns_empty():
+    from utils.data import load_mnist
+    from utils.recipes import DCGANRecipe
+
+    images = load_mnist("test")[0][:128]
+    row = gan_recipes.run(gan_recipes.Recipe("plain", DCGANRecipe(batch_size=64, ema_decay=None)), images, epochs=1,
+                          n_scored=200)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[6:] == ["-", "-", "-"] and float(cells[3]) > 0.1
+
+
+def test_the_committed_gan_recipe_table_lists_every_recipe_and_how_it_was_measured():
+    from utils.measured import measured_table
+
+    table = measured_table("gan_recipes")
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| recipe")]
+    assert [row.split("|")[1].strip() for row in rows] == [r.description for r in gan_recipes.RECIPES.values()]
+    assert "Measured by `python scripts/gan_recipes.py` on " in table
 
 
 gpt_recipes = load_script("gpt_recipes")

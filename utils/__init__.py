@@ -19,6 +19,7 @@ Modules:
     plot        image grids and training curves
     checkpoint  saving and loading ``state_dict``s safely
     results     recording a chapter's measured results
+    measured    tables that scripts measure and chapters display (docs/measured/), never retyped
     feedforward chapter 01's models (softmax regression, MLP)
     cnn         chapter 02's LeNet-style CNN
     evaluator   the course's MNIST evaluator (registered as "mnist_classifier")
