@@ -5,7 +5,8 @@ The autograder executes students' code. Each submission gets a fresh kernel insi
 
 - its own file system: the system's programs and libraries, the Python environment and the course's ``utils`` and
   ``data`` folders, all read-only, and a private writable home; never the chapters (solutions, hidden tests), the
-  grader's code, other submissions or the reports;
+  grader's code, other submissions or the reports (of ``classroom/`` it sees only ``refuse.py``, the helper that
+  test cells import, and the package's ``__init__.py``);
 - its own process, network, IPC and host-name namespaces: it cannot see or signal the grader or any other process,
   reaches no network, and every process it starts dies with it (the grader kills the sandbox when the notebook ends,
   runs out of time, or a cell will not stop);
@@ -93,10 +94,15 @@ def kernel_environment(home: str) -> dict[str, str]:
     }
 
 
+# The files of classroom/ that test cells import inside the kernel (``from classroom.refuse import refusing``).
+TEST_HELPER_FILES = (Path(__file__).with_name("__init__.py"), Path(__file__).with_name("refuse.py"))
+
+
 def _read_only_paths() -> list[str]:
-    """Folders the kernel needs, read-only: the Python installation and environment, ``utils`` and the data."""
+    """What the kernel needs, read-only: the Python installation and environment, ``utils``, the data and the test
+    helper files of ``classroom``."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), Path(utils.__file__).parent,
-             data_dir()}
+             data_dir(), *TEST_HELPER_FILES}
     return sorted({str(Path(p).resolve()) for p in paths if Path(p).exists()})
 
 
@@ -116,7 +122,8 @@ def bwrap_argv(place: KernelPlace, program: str) -> list[str]:
         elif os.path.isdir(path):
             argv += ["--ro-bind", path, path]
     # The repository is hidden behind an empty folder (even where it lies inside a bound one, e.g. under /usr),
-    # and only the environment, utils/ and data/ inside it are bound back: never chapters/, classroom/, student/.
+    # and only the environment, utils/, data/ and classroom's test helper inside it are bound back: never chapters/,
+    # student/ or the rest of classroom/.
     paths = _read_only_paths()
     inside = [p for p in paths if _is_within(p, REPO_ROOT)]
     for path in paths:

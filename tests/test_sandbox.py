@@ -41,6 +41,9 @@ def test_the_sandbox_hides_the_repository_but_binds_utils_and_data_back_read_onl
     assert str(REPO_ROOT / "data") in bound
     for hidden in (REPO_ROOT, CHAPTERS_DIR, REPO_ROOT / "classroom", REPO_ROOT / "student"):
         assert not any(hidden == Path(b) or hidden.is_relative_to(b) for b in bound), f"{hidden} would be visible"
+    helper = {str(REPO_ROOT / "classroom" / name) for name in ("__init__.py", "refuse.py")}
+    assert helper <= bound and all(argv.index(path) > mask for path in helper), "test cells import classroom.refuse"
+    assert {b for b in bound if Path(b).is_relative_to(REPO_ROOT / "classroom")} == helper, "nothing else of classroom"
     for flag in ("--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--clearenv"):
         assert flag in argv
     assert ("--bind", str(place.home)) in pairs and argv[argv.index(str(place.home)) + 1] == SANDBOX_HOME
