@@ -1,19 +1,23 @@
-"""Measure GPT training recipes on Tiny Shakespeare and print the table chapter 06 shows (CPU, seeded).
+"""Measure GPT training recipes on Tiny Shakespeare and write the table chapter 06 shows (CPU, seeded).
 
-    python scripts/gpt_recipes.py [--recipes nanogpt,lr3e-3,...]   # 2-3.5 minutes per recipe on a 2-core CPU
+    python scripts/gpt_recipes.py [--recipes nanogpt,lr3e-3,...]   # 1.5-3.5 minutes per recipe on a 2-core CPU
 
-Every recipe trains ``utils.gpt.GPT`` from seed 0 on the same random windows with ``utils.train.train_on_stream``
-(AdamW, warm-up and cosine decay) and reports its training time and its loss on the whole validation text.
+The table goes to ``docs/measured/gpt_recipes.md`` (``utils.measured``), which chapter 06 displays; a run of some
+recipes only prints its rows (``--write`` writes them anyway). Every recipe trains ``utils.gpt.GPT`` from seed 0 on
+the same random windows with ``utils.train.train_on_stream`` (AdamW and the recipe's learning-rate schedule) and
+reports its training time and its loss on the whole validation text.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass, field
 
 import torch
 
 from utils.gpt import GPT, GPTConfig, evaluate_lm, lm_loss
+from utils.measured import write_measured_table
 from utils.seeding import seed_everything
 from utils.text import shakespeare_characters, text_windows
 from utils.train import StreamTrainConfig, train_on_stream
@@ -51,8 +55,19 @@ RECIPES = {
         {"n_embd": 96},
         {"steps": 2400, "embedding_lr_multiplier": 10.0},
     ),
-    "chapter": Recipe("chapter 06 (the utils defaults)"),
+    "chapter": Recipe("chapter 06 (the utils defaults: width 96, embeddings 10x, warm-up-stable-decay)"),
+    # short runs that isolate the last two changes
+    "short_width96": Recipe("short run: width 96, cosine", {"n_embd": 96}, {**COSINE, "steps": 1100}),
+    "short_embeddings": Recipe(
+        "short run: width 96, cosine, embeddings 10x",
+        {"n_embd": 96},
+        {**COSINE, "steps": 1100, "embedding_lr_multiplier": 10.0},
+    ),
+    "short_wsd": Recipe(
+        "short run: width 96, embeddings 10x, warm-up-stable-decay", {"n_embd": 96}, {"steps": 1100}
+    ),
 }
+HEADER = "| recipe | steps × batch | training time | validation loss |\n|---|---|---|---|"
 
 
 def run(recipe: Recipe, train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int, **overrides) -> str:
@@ -74,19 +89,28 @@ def run(recipe: Recipe, train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_si
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, from {', '.join(RECIPES)}")
-    args = parser.parse_args()
+    parser.add_argument("--write", action="store_true", help="write docs/measured/gpt_recipes.md for a subset too")
+    args = parser.parse_args(argv)
     chosen = args.recipes.split(",")
     unknown = [name for name in chosen if name not in RECIPES]
     if unknown:
         parser.error(f"unknown recipe(s) {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
     vocab, train_ids, val_ids = shakespeare_characters()
-    print("| recipe | steps × batch | training time | validation loss |")
-    print("|---|---|---|---|")
+    print(HEADER)
+    rows = []
     for name in chosen:
-        print(run(RECIPES[name], train_ids, val_ids, len(vocab)), flush=True)
+        rows.append(run(RECIPES[name], train_ids, val_ids, len(vocab)))
+        print(rows[-1], flush=True)
+    default = chosen == list(RECIPES)
+    if default or args.write:
+        arguments = sys.argv[1:] if argv is None else argv
+        command = "python scripts/gpt_recipes.py" + ("" if default else " " + " ".join(arguments))
+        rows_text = "\n".join(rows)
+        table = f"Each recipe from seed 0; validation loss on the whole validation text.\n\n{HEADER}\n{rows_text}"
+        print(f"\nwritten to {write_measured_table('gpt_recipes', table, command)}")
 
 
 if __name__ == "__main__":

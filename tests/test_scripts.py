@@ -169,6 +169,16 @@ def test_gpt_recipe_row_reports_steps_time_and_validation_loss():
         gpt_recipes.run(mismatched, stream, stream, vocab_size=8)
 
 
+def test_the_committed_gpt_recipe_table_lists_every_recipe_and_how_it_was_measured():
+    from utils.measured import measured_table
+
+    table = measured_table("gpt_recipes")
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| recipe")]
+    assert [row.split("|")[1].strip() for row in rows] == [r.description for r in gpt_recipes.RECIPES.values()]
+    assert all(float(row.split("|")[4]) < 2.5 for row in rows)  # every recipe learned (uniform: ln 65 = 4.17)
+    assert "Measured by `python scripts/gpt_recipes.py` on " in table
+
+
 # --- the training scripts of the shipped models ------------------------------------------------------------
 
 
