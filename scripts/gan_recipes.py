@@ -1,6 +1,6 @@
 """Measure DCGAN training recipes on chapter 04's CPU budget and write the table the chapter shows (CPU, seeded).
 
-    python scripts/gan_recipes.py [--epochs 4] [--recipes baseline,batch64,...]   # about 2.5 minutes per recipe
+    python scripts/gan_recipes.py [--epochs 3] [--recipes baseline,batch64,...]   # about 2 minutes per recipe
 
 The table goes to ``docs/measured/gan_recipes.md`` (``utils.measured``), which chapter 04 displays; a run with other
 epochs, recipes or sample counts only prints its table (``--write`` writes it anyway).
@@ -49,7 +49,7 @@ RECIPES = {
 
 
 def score_row(model: ImageGenerator, n_scored: int) -> tuple[float, float, float]:
-    """(Fréchet ratio to noise, label entropy, mean confidence) of ``n_scored`` samples from the course's fixed noise."""
+    """(Fréchet ratio to noise, label entropy, mean confidence) of ``n_scored`` samples from the fixed noise."""
     result = score_generator(model, n_scored)
     return result.frechet_ratio, result.classes.entropy, result.classes.mean_confidence
 
@@ -81,7 +81,7 @@ HEADER = (
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=DCGANRecipe().epochs, help="default: the chapter's")
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, from {', '.join(RECIPES)}")
     parser.add_argument("--samples", type=int, default=10_000, help="samples scored per model")
     parser.add_argument("--write", action="store_true", help="write docs/measured/gan_recipes.md even when the "
@@ -98,10 +98,12 @@ def main(argv: list[str] | None = None) -> None:
     for name in chosen:
         rows.append(run(RECIPES[name], images, args.epochs, args.samples))
         print(rows[-1], flush=True)
-    default = args.epochs == 4 and chosen == list(RECIPES) and args.samples == 10_000
+    default = args.epochs == DCGANRecipe().epochs and chosen == list(RECIPES) and args.samples == 10_000
     if default or args.write:
-        command = "python scripts/gan_recipes.py" + ("" if default else " " + " ".join(sys.argv[1:] if argv is None else argv))
-        table = f"{args.epochs} epochs each from seed 0, scores of {args.samples:,} samples.\n\n{HEADER}\n" + "\n".join(rows)
+        arguments = sys.argv[1:] if argv is None else argv
+        command = "python scripts/gan_recipes.py" + ("" if default else " " + " ".join(arguments))
+        table = f"{args.epochs} epochs each from seed 0, scores of {args.samples:,} samples.\n\n{HEADER}\n"
+        table += "\n".join(rows)
         print(f"\nwritten to {write_measured_table('gan_recipes', table, command)}")
 
 

@@ -70,7 +70,7 @@ def train_classifier(
 class DCGANRecipe:
     """Adam (beta1 = 0.5) for both networks and an EMA of the generator; the defaults are chapter 04's CPU recipe."""
 
-    epochs: int = 4
+    epochs: int = 3
     batch_size: int = 64
     lr_g: float = 5e-4
     lr_d: float = 5e-4
