@@ -53,6 +53,9 @@ Modules:
     watermark   the green-list watermark for generated text and its detector's z-score (chapter 11)
     membership  membership-inference scoring: ROC curve, AUC, true-positive rate at a low false-positive rate
     privacy     DP-SGD's parts (per-example gradients, clipping and noise) and the accountant's epsilon
+    audio       WAV files as tensors, the STFT, a mel filter bank, log-mel spectrograms, Griffin-Lim (chapter 12)
+    fsdd        the Free Spoken Digit Dataset: its manifest, fetching, the official split as tensors
+    audio_models chapter 12's per-band normalisation, SpecAugment, spoken-digit CNN and conditional VAE
 """
 
 __version__ = "0.1.0"
