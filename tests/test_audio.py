@@ -194,6 +194,16 @@ def test_griffin_lim_rejects_bad_input():
         griffin_lim(-magnitude, 8064)
     with pytest.raises(ValueError, match="257 frequency bins"):
         griffin_lim(torch.ones(64, 64), 8064)
+    with pytest.raises(ValueError, match="64 frames do not fit 4000 samples"):
+        griffin_lim(magnitude, 4000)
+
+
+def test_griffin_lim_float64_and_silence():
+    magnitude = stft(tone(440.0)).abs().double()
+    out = griffin_lim(magnitude, 8064, iterations=4, generator=torch.Generator().manual_seed(0))
+    assert out.dtype == torch.float64 and torch.isfinite(out).all()
+    silent = griffin_lim(torch.zeros(257, 64), 8064, iterations=4)
+    assert torch.equal(silent, torch.zeros(8064))  # exact zeros give phase 0, not NaN
 
 
 def test_spectral_convergence_is_zero_for_the_exact_signal_and_batched():

@@ -67,6 +67,17 @@ def _archive(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
+def test_a_truncated_archive_is_a_download_error(empty_data_dir, tmp_path):
+    whole = _archive(tmp_path / "whole.tar.gz", {"x/recordings/0_george_0.wav": bytes(range(256)) * 400})
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(whole.read_bytes()[:200])
+    with pytest.raises(DownloadError, match="not a complete FSDD archive"):
+        fsdd.extract_archive(truncated)
+    (tmp_path / "page.tar.gz").write_text("<html>rate limited</html>")
+    with pytest.raises(DownloadError, match="COURSE_DATA_MIRROR"):
+        fsdd.extract_archive(tmp_path / "page.tar.gz")
+
+
 @NEEDS_MIRROR
 def test_extract_archive_keeps_only_verified_recordings(empty_data_dir, tmp_path):
     source = Path(MIRROR) / "fsdd" / "recordings"
@@ -79,10 +90,12 @@ def test_extract_archive_keeps_only_verified_recordings(empty_data_dir, tmp_path
         f"{prefix}/recordings/1_george_0.wav": good,  # the wrong bytes for this name
         f"{prefix}/recordings/extra.wav": good,  # not in the manifest
         f"{prefix}/README.md": b"readme",
+        "../../recordings/9_yweweler_48.wav": (source / "9_yweweler_48.wav").read_bytes(),  # stays in the folder
     })
-    assert fsdd.extract_archive(archive) == 2
+    assert fsdd.extract_archive(archive) == 3
     written = sorted(p.name for p in (empty_data_dir / "fsdd" / "recordings").iterdir())
-    assert written == ["0_george_0.wav", "9_yweweler_49.wav"]
+    assert written == ["0_george_0.wav", "9_yweweler_48.wav", "9_yweweler_49.wav"]
+    assert sorted(p.name for p in empty_data_dir.iterdir()) == ["fsdd"]
     assert (empty_data_dir / "fsdd" / "recordings" / "0_george_0.wav").read_bytes() == good
 
 

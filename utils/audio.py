@@ -112,7 +112,7 @@ def mel_band_edges(config: MelConfig = MelConfig()) -> Tensor:
 
 
 def mel_filterbank(config: MelConfig = MelConfig()) -> Tensor:
-    """Triangular mel filters, float32 ``[n_fft // 2 + 1, n_mels]``: ``magnitude.T @ bank`` gives mel bands.
+    """Triangular mel filters, float32 ``[n_fft // 2 + 1, n_mels]``: ``bank.T @ magnitude`` gives mel bands.
 
     Band k weighs bin frequency f by ``max(0, min((f - e_k) / (e_{k+1} - e_k), (e_{k+2} - f) / (e_{k+2} - e_{k+1})))``
     with ``e`` the ``mel_band_edges``: a peak of 1 at the band's centre (no area normalisation, as HTK)."""
@@ -182,8 +182,9 @@ def griffin_lim(magnitude: Tensor, length: int, config: MelConfig = MelConfig(),
     Griffin & Lim (1984) alternate between the signal and its spectrogram: keep the phases of the STFT of the
     current signal, put back the wanted magnitudes, invert. The fast variant (Perraudin et al., 2013) extrapolates
     the spectrogram by ``momentum`` times its last change before taking the phases; ``momentum=0`` is the original.
-    The first phases are uniform random (seeded by ``generator``). The result is clipped to [-1, 1], as a 16-bit
-    WAV file would clip it."""
+    The first phases are uniform random, drawn on the CPU (``generator`` must be a CPU generator) and moved to
+    ``magnitude``'s device. Where the extrapolated spectrogram is exactly 0 (silent padding), phase 0 is used. The
+    result is clipped to [-1, 1], as a 16-bit WAV file would clip it."""
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}")
     if not 0 <= momentum < 1:
@@ -192,13 +193,17 @@ def griffin_lim(magnitude: Tensor, length: int, config: MelConfig = MelConfig(),
         raise ValueError("magnitude must be a real, finite, non-negative tensor [..., F, T]")
     if magnitude.shape[-2] != config.n_freqs:
         raise ValueError(f"expected {config.n_freqs} frequency bins on axis -2, got shape {tuple(magnitude.shape)}")
-    phase = torch.rand(magnitude.shape, generator=generator).to(magnitude.device) * 2 * math.pi
+    if magnitude.shape[-1] != 1 + length // config.hop_length:
+        raise ValueError(f"{magnitude.shape[-1]} frames do not fit {length} samples (1 + length // "
+                         f"{config.hop_length} = {1 + length // config.hop_length} frames)")
+    phase = torch.rand(magnitude.shape, generator=generator).to(magnitude) * 2 * math.pi
     rebuilt = torch.polar(magnitude, phase)
     previous = torch.zeros_like(rebuilt)
     for _ in range(iterations):
         current = _stft(istft(rebuilt, length, config), config)
         target = current - (momentum / (1 + momentum)) * previous
-        rebuilt = target * (magnitude / target.abs().clamp(min=1e-12))  # target's phases, the wanted magnitudes
+        size = target.abs()
+        rebuilt = torch.where(size > 0, target * (magnitude / size.clamp(min=1e-30)), magnitude.to(target.dtype))
         previous = current
     return istft(rebuilt, length, config).clamp(-1.0, 1.0)
 

@@ -14,10 +14,13 @@ repetitions, not new voices.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tarfile
 import tempfile
+import time
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -27,7 +30,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from utils.audio import MelConfig, fit_length, read_wav
-from utils.download import MIRROR_ENV, READ_TIMEOUT, ChecksumError, DownloadError, RemoteFile, ensure_file
+from utils.download import (MIRROR_ENV, READ_TIMEOUT, ChecksumError, DownloadError, RemoteFile, default_deadline,
+                            ensure_file)
 from utils.paths import data_dir, file_mode
 
 FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"  # Jakobovski/free-spoken-digit-dataset, 3,000 recordings
@@ -35,6 +39,7 @@ FSDD_FILE_URL = f"https://raw.githubusercontent.com/Jakobovski/free-spoken-digit
 FSDD_ARCHIVE_URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{FSDD_COMMIT}.tar.gz"
 FSDD_MANIFEST = Path(__file__).resolve().parent / "manifests" / "fsdd.tsv"
 FSDD_MANIFEST_SHA256 = "e0d61b3f00d11bc3060ec186c0a6cc3eeecc6247da3b13eff736e328b7a4ce8a"
+ARCHIVE_MAX_BYTES = 64 * 1024 * 1024  # the archive is about 14 MB; anything far larger is not it
 SPEAKERS: tuple[str, ...] = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 TEST_REPETITIONS = range(5)  # the official split: repetitions 0-4 are the test set
 
@@ -61,6 +66,16 @@ def extract_archive(archive: Path | str, root: Path | None = None) -> int:
     files = fsdd_files()
     folder = (root if root is not None else data_dir()) / "fsdd" / "recordings"
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return _extract_verified(archive, files, folder)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+        raise DownloadError(f"{archive} is not a complete FSDD archive ({type(err).__name__}: {err}). Try again, or "
+                            f"set {MIRROR_ENV} to a folder that holds fsdd/recordings/ (see data/README.md).") from err
+
+
+def _extract_verified(archive: Path | str, files: dict[str, RemoteFile], folder: Path) -> int:
+    """Write each member named ``.../recordings/<name>`` whose bytes match the manifest to ``folder/<name>``; only the
+    last path component is used, so no member can write outside ``folder``."""
     written = 0
     with tarfile.open(archive, mode="r|gz") as tar:
         for member in tar:
@@ -83,15 +98,24 @@ def extract_archive(archive: Path | str, root: Path | None = None) -> int:
     return written
 
 
-def _download_archive(root: Path | None) -> None:
-    """Fetch the official archive once and extract it (no mirror set, many recordings missing)."""
+def _download_archive(root: Path | None, progress: bool = True) -> None:
+    """Fetch the official archive once and extract it (no mirror set, many recordings missing). Each read waits at
+    most ``READ_TIMEOUT`` seconds, and the whole download at most ``default_deadline`` of ``ARCHIVE_MAX_BYTES``."""
+    deadline = time.monotonic() + default_deadline(ARCHIVE_MAX_BYTES)
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "fsdd.tar.gz"
         try:
-            with urllib.request.urlopen(FSDD_ARCHIVE_URL, timeout=READ_TIMEOUT) as response, open(archive, "wb") as out:
+            with (urllib.request.urlopen(FSDD_ARCHIVE_URL, timeout=READ_TIMEOUT) as response, open(archive, "wb") as out,
+                  tqdm(unit="B", unit_scale=True, desc="fetching FSDD", disable=not progress) as bar):
+                received = 0
                 while chunk := response.read(1 << 20):
+                    received += len(chunk)
+                    if received > ARCHIVE_MAX_BYTES or time.monotonic() > deadline:
+                        raise DownloadError(f"{FSDD_ARCHIVE_URL} sent more than {ARCHIVE_MAX_BYTES} bytes or took "
+                                            f"too long; nothing was kept. Try again, or set {MIRROR_ENV}.")
                     out.write(chunk)
-        except OSError as err:
+                    bar.update(len(chunk))
+        except (OSError, http.client.HTTPException) as err:
             raise DownloadError(
                 f"could not download {FSDD_ARCHIVE_URL}: {getattr(err, 'reason', err)}. Check your internet "
                 f"connection, or set {MIRROR_ENV} to a folder that holds fsdd/recordings/ (see data/README.md)."
@@ -105,7 +129,7 @@ def ensure_fsdd(root: Path | None = None, progress: bool = True) -> Path:
     folder = (root if root is not None else data_dir()) / "fsdd"
     missing = [f for path, f in files.items() if not (folder / path).exists()]
     if len(missing) > 100 and not os.environ.get(MIRROR_ENV, "").strip():
-        _download_archive(root)
+        _download_archive(root, progress)
     for file in tqdm(files.values(), desc="checking FSDD recordings", disable=not (progress and missing)):
         ensure_file(file, root, progress=False)
     return folder
