@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from utils.audio import MelConfig, fit_length, read_wav
 from utils.download import (MIRROR_ENV, READ_TIMEOUT, ChecksumError, DownloadError, RemoteFile, default_deadline,
                             ensure_file)
-from utils.paths import data_dir, file_mode
+from utils.paths import atomic_path, data_dir
 
 FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"  # Jakobovski/free-spoken-digit-dataset, 3,000 recordings
 FSDD_FILE_URL = f"https://raw.githubusercontent.com/Jakobovski/free-spoken-digit-dataset/{FSDD_COMMIT}/"
@@ -86,15 +86,9 @@ def _extract_verified(archive: Path | str, files: dict[str, RemoteFile], folder:
             data = tar.extractfile(member).read(files[key].size + 1)
             if len(data) != files[key].size or hashlib.sha256(data).hexdigest() != files[key].sha256:
                 continue  # a recording that differs from the pinned one is fetched on its own afterwards
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{parts[-1]}.", suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                os.chmod(tmp, file_mode())
-                os.replace(tmp, folder / parts[-1])
-                written += 1
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            with atomic_path(folder / parts[-1]) as tmp:
+                Path(tmp).write_bytes(data)
+            written += 1
     return written
 
 
@@ -171,7 +165,5 @@ def load_fsdd(split: str = "train", clip_samples: int = MelConfig().clip_samples
             wave_ = read_wav(folder / path)
             rows.append((name, fit_length(wave_, clip_samples), len(wave_), digit, speaker, repetition))
     names, waves, lengths, digits, speakers, repetitions = zip(*rows)
-    waves_tensor = torch.stack(waves)
-    waves_tensor.requires_grad_(False)
-    return SpokenDigits(waves_tensor, torch.tensor(lengths), torch.tensor(digits), torch.tensor(speakers),
+    return SpokenDigits(torch.stack(waves), torch.tensor(lengths), torch.tensor(digits), torch.tensor(speakers),
                         torch.tensor(repetitions), names)
