@@ -56,6 +56,7 @@ Modules:
     audio       WAV files as tensors, the STFT, a mel filter bank, log-mel spectrograms, Griffin-Lim (chapter 12)
     fsdd        the Free Spoken Digit Dataset: its manifest, fetching, the official split as tensors
     audio_models chapter 12's per-band normalisation, SpecAugment, spoken-digit CNN and conditional VAE
+    distributed data-parallel training with torch.distributed: torchrun's context, the batch split by rank, launching
 """
 
 __version__ = "0.1.0"

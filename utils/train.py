@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from utils.data import minibatches
+from utils.distributed import shard_rows, unwrap
 from utils.text import random_windows
 
 LossFn = Callable[..., Tensor]  # loss_fn(model, *batch) -> scalar tensor
@@ -331,6 +332,7 @@ def train_on_stream(
     eval_every: int | None = None,
     eval_fn: EvalFn | None = None,
     progress: bool = True,
+    shard: tuple[int, int] = (0, 1),
 ) -> History:
     """Train ``model`` on windows drawn at random from the token stream ``ids`` ``[N]`` (on the model's device).
 
@@ -338,8 +340,14 @@ def train_on_stream(
     (``utils.text.random_windows``, seeded by the CPU ``generator``), with ``adamw`` and ``stream_scheduler``;
     ``eval_every`` and ``eval_fn`` are as in ``train_steps``. A model with a ``config.block_size`` (a GPT) must be
     trained on windows of that length: shorter ones would leave its last position embeddings untrained.
+
+    In data-parallel training (chapter 13) ``shard=(rank, world_size)``: every rank draws the same global batch from
+    an equally seeded ``generator`` and trains on its contiguous rows (``utils.distributed.shard_rows``), so N ranks
+    together take exactly the steps one process would take on the global batch.
     """
-    context = getattr(getattr(model, "config", None), "block_size", None)
+    rank, world_size = shard
+    rows = shard_rows(config.batch_size, rank, world_size)
+    context = getattr(getattr(unwrap(model), "config", None), "block_size", None)
     if context is not None and context != config.block_size:
         raise ValueError(
             f"training windows of {config.block_size} tokens for a model with block_size {context}: positions "
@@ -350,7 +358,7 @@ def train_on_stream(
     return train_steps(
         model,
         loss_fn,
-        lambda: random_windows(ids, config.block_size, config.batch_size, generator),
+        lambda: [part[rows] for part in random_windows(ids, config.block_size, config.batch_size, generator)],
         optimizer=optimizer,
         scheduler=scheduler,
         steps=config.steps,
