@@ -54,8 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tiny", action="store_true", help="a 1-layer GPT of width 32 (for tests)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error("--steps must be at least 1")
+    if args.steps < 3:
+        parser.error("--steps must be at least 3 (the first two are not timed)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)  # a bad folder fails now, not after training
     with distributed(args.device) as ctx:
         rows = shard_rows(args.batch_size, ctx.rank, ctx.world_size)  # refuses an uneven split before any work
         vocab, train_ids, _ = shakespeare_characters()
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         config = GPTConfig(vocab_size=len(vocab), **(TINY if args.tiny else {}))
         model = ctx.wrap(GPT(config).to(ctx.device))
         recipe = StreamTrainConfig(block_size=config.block_size, batch_size=args.batch_size, steps=args.steps,
-                                   max_lr=args.lr, warmup_steps=max(1, args.steps // 2))
+                                   max_lr=args.lr, warmup_steps=args.steps // 2)
 
         # The first global batch's gradient, before any update: DDP has averaged it over the ranks in backward().
         x, y = (part[rows] for part in random_windows(train_ids, config.block_size, args.batch_size,
@@ -76,20 +78,19 @@ def main(argv: list[str] | None = None) -> None:
         history = train_on_stream(model, lm_loss, train_ids, recipe, generator=torch.Generator().manual_seed(0),
                                   progress=False, shard=(ctx.rank, ctx.world_size), eval_every=1)
         seconds = [record["train_seconds"] for record in history.epochs]  # cumulative, one record per step
-        step_seconds = [b - a for a, b in zip(seconds, seconds[1:])][1:]  # steps 3.. (the first ones warm up)
+        step_seconds = [b - a for a, b in zip(seconds, seconds[1:])][1:]  # steps 3.. (the first ones warm up);
+        # on a GPU these are launch times plus the waits for each step's loss.item(), not synchronised kernel times
         state = unwrap(model).state_dict()
         losses = gather(history.step_loss, ctx.world_size)
         replicas = gather(tensors_sha256(state), ctx.world_size)
         print(f"[rank {ctx.rank}/{ctx.world_size}] rows {rows.start}..{rows.stop - 1} of each batch, "
               f"{args.steps} steps, last loss {history.step_loss[-1]:.4f}\n", end="", flush=True)  # one write
     if ctx.is_rank_zero:  # the process group is gone: nothing below can hang on another rank
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         save_checkpoint(state, out / "parameters.pt")
         save_checkpoint(gradients, out / "gradients.pt")
         record = {"world_size": ctx.world_size, "threads": torch.get_num_threads(), "steps": args.steps,
                   "batch_size": args.batch_size, "losses": losses,
-                  "seconds_per_step": statistics.median(step_seconds) if step_seconds else seconds[-1],
+                  "seconds_per_step": statistics.median(step_seconds),
                   "replica_sha256": replicas, "master_addr": os.environ.get("MASTER_ADDR")}
         atomic_write(out / "run.json", json.dumps(record, indent=1).encode())
 

@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="cpu (the shipped recipe; gloo under torchrun) or cuda (one GPU per process, NCCL)")
     args = parser.parse_args(argv)
+    if not 0 <= args.warmup_steps < args.steps:
+        parser.error(f"need 0 <= --warmup-steps < --steps, got {args.warmup_steps} and {args.steps}")
     with distributed(args.device) as ctx:
         seed_everything(0)
         vocab, train_ids, _ = shakespeare_characters()

@@ -7,6 +7,8 @@ import ipaddress
 import json
 import math
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +18,7 @@ from utils.checkpoint import load_checkpoint
 from utils.distributed import (
     DistributedContext,
     LaunchError,
+    _job_report,
     backend_for,
     context_from_env,
     distributed,
@@ -64,9 +67,16 @@ def test_context_from_env_refuses_an_incomplete_or_inconsistent_environment(env,
 
 
 def test_context_from_env_refuses_more_ranks_than_gpus():
-    env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": str(torch.cuda.device_count())}
+    gpus = torch.cuda.device_count()
+    env = {"RANK": str(gpus), "WORLD_SIZE": str(gpus + 1), "LOCAL_RANK": str(gpus)}
     with pytest.raises(ValueError, match="one process per GPU"):
         context_from_env(env, device="cuda")
+
+
+def test_context_from_env_gives_each_local_rank_its_own_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    ctx = context_from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}, device="cuda")
+    assert ctx.device == torch.device("cuda", 1) and ctx.local_rank == 1
 
 
 def test_distributed_in_a_plain_process_changes_nothing(monkeypatch):
@@ -87,6 +97,8 @@ def test_shard_rows_splits_the_global_batch_into_contiguous_equal_parts_in_rank_
     assert shard_rows(5, 0, 1) == slice(0, 5)
     with pytest.raises(ValueError, match="a global batch of 10 does not split evenly over 4 processes"):
         shard_rows(10, 0, 4)
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        shard_rows(0, 0, 1)
     with pytest.raises(ValueError, match="rank must be in 0..world_size-1, got rank 2 of 2"):
         shard_rows(4, 2, 2)
 
@@ -103,13 +115,13 @@ def test_wrap_gives_ddp_in_a_job_and_unwrap_returns_the_model_inside():
         dist.destroy_process_group()
 
 
-def tiny_gpt_run(shard: tuple[int, int], seen: list[torch.Tensor] | None = None) -> GPT:
+def tiny_gpt_run(shard: tuple[int, int], seen: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> GPT:
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=5, block_size=8, n_layer=1, n_head=2, n_embd=8))
 
     def loss(m, x, y):
         if seen is not None:
-            seen.append(x)
+            seen.append((x, y))
         return lm_loss(m, x, y)
 
     ids = torch.arange(200) % 5
@@ -118,33 +130,86 @@ def tiny_gpt_run(shard: tuple[int, int], seen: list[torch.Tensor] | None = None)
     return model
 
 
-def test_train_on_stream_trains_each_rank_on_its_rows_of_the_same_global_batches():
-    seen: list[torch.Tensor] = []
+def test_train_on_stream_trains_each_rank_on_its_rows_of_the_same_global_batches(monkeypatch):
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
     alone = tiny_gpt_run((0, 1))
     torch.manual_seed(0)
     default = GPT(GPTConfig(vocab_size=5, block_size=8, n_layer=1, n_head=2, n_embd=8))
     train_on_stream(default, lm_loss, torch.arange(200) % 5, StreamTrainConfig(block_size=8, batch_size=6, steps=2,
                     warmup_steps=1), generator=torch.Generator().manual_seed(1), progress=False)
     assert all(torch.equal(a, b) for a, b in zip(alone.state_dict().values(), default.state_dict().values()))
+    import utils.train
+
+    monkeypatch.setattr(utils.train, "check_shard", lambda *args: None)  # rank 2 of 3, without a process group
     tiny_gpt_run((2, 3), seen)
     generator = torch.Generator().manual_seed(1)
-    for x in seen:
-        global_x, _ = random_windows(torch.arange(200) % 5, 8, 6, generator)
-        assert torch.equal(x, global_x[4:6])
+    assert len(seen) == 2
+    for x, y in seen:
+        global_x, global_y = random_windows(torch.arange(200) % 5, 8, 6, generator)
+        assert torch.equal(x, global_x[4:6]) and torch.equal(y, global_y[4:6])
     with pytest.raises(ValueError, match="does not split evenly over 4"):
         tiny_gpt_run((0, 4))
+
+
+def test_train_on_stream_refuses_a_shard_without_ddp_or_with_another_world_size():
+    with pytest.raises(ValueError, match="needs the model wrapped in DistributedDataParallel"):
+        tiny_gpt_run((0, 2))
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        model = DistributedContext(rank=0, world_size=2).wrap(torch.nn.Linear(2, 2))
+        with pytest.raises(ValueError, match=r"shard=\(0, 2\) does not match .*: \(0, 1\)"):
+            train_on_stream(model, lm_loss, torch.arange(50), StreamTrainConfig(block_size=4, batch_size=2,
+                            steps=2, warmup_steps=1), progress=False, shard=(0, 2))
+    finally:
+        dist.destroy_process_group()
 
 
 def test_launch_refuses_a_missing_script_and_bad_counts(tmp_path):
     with pytest.raises(FileNotFoundError, match="no script"):
         launch(tmp_path / "absent.py")
     (tmp_path / "job.py").write_text("")
-    with pytest.raises(ValueError, match="nproc and threads must be at least 1"):
-        launch(tmp_path / "job.py", nproc=0)
+    for bad in [{"nproc": 0}, {"threads": 0}, {"timeout_s": 0}]:
+        with pytest.raises(ValueError, match="nproc and threads must be at least 1 and timeout_s positive"):
+            launch(tmp_path / "job.py", **bad)
 
 
-def test_launch_reports_the_failing_rank_and_stops_a_hung_job(tmp_path):
-    failing = tmp_path / "failing.py"
+TORCHRUN_REPORT = """[rank1]: ValueError: the worker's own words
+E1205 07:29:04.054000 11557 elastic/multiprocessing/api.py:1002] failed (exitcode: 1) local_rank: 1 (pid: 1)
+Traceback (most recent call last):
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+============================================================
+job.py FAILED
+------------------------------------------------------------
+Failures:
+[1]:
+  time      : 2026-12-05_07:29:04
+  host      : localhost
+  rank      : 10 (local_rank: 2)
+  exitcode  : -15 (pid: 3)
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-12-05_07:29:04
+  host      : localhost
+  rank      : 2 (local_rank: 1)
+  exitcode  : 1 (pid: 2)
+============================================================"""
+
+
+def test_job_report_keeps_the_workers_words_and_names_the_failed_ranks_in_order():
+    report = _job_report("a line\n" * 100 + TORCHRUN_REPORT)
+    assert report.endswith("[rank1]: ValueError: the worker's own words\n"
+                           "(torchrun: rank 2 exit code 1, rank 10 exit code -15)")
+    assert len(report.splitlines()) == 41 and "ChildFailedError" not in report
+    assert _job_report("just output\nof a job") == "just output\nof a job"  # no torchrun report: the last lines
+    stopped = _job_report("started\nW1205 torch/distributed/elastic/agent/server/api.py:719] Received Signals.SIGTERM "
+                          "death signal, shutting down workers\nTraceback (most recent call last):\n  ...")
+    assert stopped == "started"
+
+
+def test_launch_reports_the_failing_rank_and_stops_a_hung_job(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a script named relative to the caller's folder, while the job runs in the repository
+    failing = Path("failing.py")
     failing.write_text(textwrap.dedent("""
         import os
         if os.environ["RANK"] == "1":
@@ -155,19 +220,34 @@ def test_launch_reports_the_failing_rank_and_stops_a_hung_job(tmp_path):
         launch(failing, nproc=2, timeout_s=60)
     hung = tmp_path / "hung.py"
     hung.write_text("import time\nprint('started', flush=True)\ntime.sleep(300)\n")
-    with pytest.raises(LaunchError, match=r"(?s)hung.py on 1 processes ran past 3 s and was stopped.*started"):
-        launch(hung, nproc=1, timeout_s=3)
+    with pytest.raises(LaunchError, match=r"(?s)hung.py on 1 processes ran past 8 s and was stopped.*started$"):
+        launch(hung, nproc=1, timeout_s=8)
+
+
+def test_a_rank_failing_inside_distributed_fails_the_job_fast_and_names_that_rank(tmp_path):
+    job = tmp_path / "job.py"
+    job.write_text(textwrap.dedent("""
+        from utils.distributed import distributed
+        with distributed(timeout_s=60) as ctx:
+            if ctx.rank == 1:
+                raise ValueError("rank 1 lost its data")
+    """))
+    start = time.perf_counter()
+    with pytest.raises(LaunchError, match=r"(?s)rank 1 lost its data.*\(torchrun: .*rank 1 exit code 1"):
+        launch(job, nproc=2, timeout_s=120)
+    assert time.perf_counter() - start < 40  # not the collectives' 60 s timeout
 
 
 def test_two_process_ddp_equals_one_process_on_the_same_global_batches(tmp_path):
     """Chapter 13's target on the tiny GPT: 20 steps of 2-rank DDP (gloo, one thread each) against one process."""
     alone, ddp = tmp_path / "alone", tmp_path / "ddp"
-    launch(WORKER, "--tiny", "--steps", "20", "--out", str(alone), nproc=1, timeout_s=120)
+    launch(WORKER, "--tiny", "--steps", "20", "--out", str(alone), nproc=1, threads=2, timeout_s=120)
     output = launch(WORKER, "--tiny", "--steps", "20", "--out", str(ddp), nproc=2, timeout_s=120)
     assert "[rank 0/2] rows 0..7" in output and "[rank 1/2] rows 8..15" in output
     assert sorted(p.name for p in ddp.iterdir()) == ["gradients.pt", "parameters.pt", "run.json"]  # rank 0 only
     run, reference = (json.loads((d / "run.json").read_text()) for d in (ddp, alone))
-    assert run["world_size"] == 2 and reference["world_size"] == 1 and run["threads"] == 1
+    assert run["world_size"] == 2 and reference["world_size"] == 1
+    assert run["threads"] == 1 and reference["threads"] == 2  # launch's threads reach the workers
     assert ipaddress.ip_address(run["master_addr"]).is_loopback
     assert len(set(run["replica_sha256"])) == 1  # the replicas stayed bitwise equal
     first = [losses[0] for losses in run["losses"]]

@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from utils.device import check_available
 from utils.paths import REPO_ROOT
 
 ENV_NAMES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")  # what torchrun sets for every worker
@@ -117,6 +118,7 @@ def distributed(device: torch.device | str = "cpu", timeout_s: float = 300.0) ->
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
     ctx = context_from_env(device=device)
+    check_available(ctx.device, "distributed(device=...)")
     if ctx.world_size == 1:
         yield ctx
         return
@@ -127,22 +129,41 @@ def distributed(device: torch.device | str = "cpu", timeout_s: float = 300.0) ->
         yield ctx
         # Wait for every rank before leaving: a rank that tears down first can make another abort at exit
         # (measured on this CPU: 2 of 12 two-process runs without this barrier, 0 of 15 with it).
-        dist.barrier()
+        if ctx.device.type == "cuda":
+            dist.barrier(device_ids=[ctx.device.index])  # NCCL: on this rank's GPU, not a guessed one
+        else:
+            dist.barrier()
     finally:
         dist.destroy_process_group()
 
 
 def shard_rows(batch_size: int, rank: int, world_size: int) -> slice:
     """The contiguous rows ``[rank * B/N, (rank + 1) * B/N)`` of a global batch of ``batch_size`` that this rank
-    trains on. The split must be even: DDP averages the ranks' mean losses, which is the global mean only when
-    every rank has the same number of rows."""
+    trains on. The split must be even: DDP averages the ranks' gradients, each the gradient of its rows' mean loss,
+    which is the gradient of the global mean only when every rank has the same number of rows."""
     if world_size < 1 or not 0 <= rank < world_size:
         raise ValueError(f"rank must be in 0..world_size-1, got rank {rank} of {world_size}")
-    if batch_size < 1 or batch_size % world_size:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if batch_size % world_size:
         raise ValueError(f"a global batch of {batch_size} does not split evenly over {world_size} processes; "
                          "choose a batch size that is a multiple of the number of processes")
     per_rank = batch_size // world_size
     return slice(rank * per_rank, (rank + 1) * per_rank)
+
+
+def check_shard(model: nn.Module, rank: int, world_size: int) -> None:
+    """Refuse to train rank ``rank`` of ``world_size`` unless ``model`` is wrapped in DistributedDataParallel inside a
+    process group of that size, where this process has that rank: without the all-reduce each rank would train on
+    its own rows alone, and the replicas would silently drift apart."""
+    if world_size == 1 and rank == 0:
+        return
+    if not isinstance(model, nn.parallel.DistributedDataParallel):
+        raise ValueError(f"training as rank {rank} of {world_size} needs the model wrapped in DistributedDataParallel "
+                         "(DistributedContext.wrap), or the ranks' gradients are never averaged")
+    if not dist.is_initialized() or (dist.get_rank(), dist.get_world_size()) != (rank, world_size):
+        actual = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else "no process group"
+        raise ValueError(f"shard=({rank}, {world_size}) does not match this process's (rank, world size): {actual}")
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -151,28 +172,33 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
+_TORCHRUN_GIVES_UP = re.compile(r"failed \(exitcode: -?\d+\) local_rank: \d+|Received [\w.]+ death signal")
+_TORCHRUN_FAILURE = re.compile(r"rank\s*:\s*(\d+) \(local_rank: \d+\)\s*exitcode\s*:\s*(-?\d+)")
+
+
 def _job_report(output: str, n: int = 40) -> str:
     """The workers' last ``n`` lines (their tracebacks), then which ranks failed: torchrun's own report of a failure
-    (its traceback and a table) would otherwise push the workers' words out of view."""
+    (its traceback and a table of failed ranks) would otherwise push the workers' words out of view."""
     lines = output.splitlines()
-    cut = next((i for i, line in enumerate(lines) if "elastic/multiprocessing/api.py" in line
-                and "failed (exitcode" in line), None)
-    if cut is None:
-        return "\n".join(lines[-n:])
-    failures = re.findall(r"rank\s*:\s*(\d+) \(local_rank: \d+\)\s*exitcode\s*:\s*(-?\d+)", "\n".join(lines[cut:]))
-    ranks = ", ".join(f"rank {rank} exit code {code}" for rank, code in sorted(set(failures)))
-    return "\n".join(lines[:cut][-n:]) + f"\n(torchrun: {ranks or 'see its report'})"
+    cut = next((i for i, line in enumerate(lines) if _TORCHRUN_GIVES_UP.search(line)), len(lines))
+    failures = sorted({(int(rank), int(code)) for rank, code in _TORCHRUN_FAILURE.findall(output)})
+    report = "\n".join(lines[:cut][-n:])
+    if failures:
+        report += "\n(torchrun: " + ", ".join(f"rank {rank} exit code {code}" for rank, code in failures) + ")"
+    return report
 
 
 def launch(script: str | Path, *args: str, nproc: int = 2, threads: int = 1, timeout_s: float = 120.0) -> str:
     """Run ``script args...`` on ``nproc`` processes of this machine under torchrun and return their output.
 
-    Rendezvous uses a free port on 127.0.0.1 only (``--standalone --local_addr``), so nothing leaves the machine and
-    two jobs never collide. Every process uses ``threads`` CPU threads (``OMP_NUM_THREADS``): N ranks times T
-    threads should not exceed the cores. A nonzero exit or a job running past ``timeout_s`` (it is stopped) raises
-    ``LaunchError`` with the output's last lines.
+    The ranks are told to meet at 127.0.0.1 (``--local_addr``, their ``MASTER_ADDR``) on a port the system picks
+    (``--standalone``), so nothing connects off this machine and two jobs never collide. Every process uses
+    ``threads`` CPU threads (``OMP_NUM_THREADS``): N ranks times T threads should not exceed the cores. A nonzero
+    exit or a job running past ``timeout_s`` (it is stopped: SIGTERM to torchrun, which stops its workers within
+    30 s) raises ``LaunchError`` with the workers' last lines. On Windows, stopping kills torchrun at once and its
+    workers may outlive it.
     """
-    script = Path(script)
+    script = Path(script).resolve()  # the job runs in the repository's folder
     if not script.is_file():
         raise FileNotFoundError(f"no script {script}")
     if nproc < 1 or threads < 1 or timeout_s <= 0:
@@ -185,16 +211,19 @@ def launch(script: str | Path, *args: str, nproc: int = 2, threads: int = 1, tim
     if sys.platform == "win32":
         env["USE_LIBUV"] = "0"  # torchrun's store defaults to libuv, which Windows wheels lack
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                               cwd=REPO_ROOT)
+                               cwd=REPO_ROOT, start_new_session=sys.platform != "win32")  # a terminal's Ctrl-C: ours
     try:
         output, _ = process.communicate(timeout=timeout_s)
     except BaseException as stop:  # a timeout, or the notebook's interrupt button: stop the job, then say so
-        process.send_signal(signal.SIGTERM)  # torchrun passes it on to its workers and waits for them
+        process.send_signal(signal.SIGTERM)  # torchrun passes it on to its workers and waits up to 30 s for them
         try:
-            output, _ = process.communicate(timeout=15)
+            output, _ = process.communicate(timeout=40)
         except subprocess.TimeoutExpired:
             process.kill()
-            output, _ = process.communicate()
+            try:
+                output, _ = process.communicate(timeout=5)
+            except subprocess.TimeoutExpired:  # workers that outlived torchrun still hold the pipe
+                output = "(no output: some workers outlived torchrun; look for them with ps)"
         if not isinstance(stop, subprocess.TimeoutExpired):
             raise
         raise LaunchError(f"{script.name} on {nproc} processes ran past {timeout_s:g} s and was stopped; its last "

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from utils.data import minibatches
-from utils.distributed import shard_rows, unwrap
+from utils.distributed import check_shard, shard_rows, unwrap
 from utils.text import random_windows
 
 LossFn = Callable[..., Tensor]  # loss_fn(model, *batch) -> scalar tensor
@@ -347,6 +347,7 @@ def train_on_stream(
     """
     rank, world_size = shard
     rows = shard_rows(config.batch_size, rank, world_size)
+    check_shard(model, rank, world_size)
     context = getattr(getattr(unwrap(model), "config", None), "block_size", None)
     if context is not None and context != config.block_size:
         raise ValueError(
